@@ -1,0 +1,3 @@
+from koda.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Front ends: argument parsing, headless output, and the session commands."""

@@ -1,0 +1,194 @@
+"""Headless mode: one prompt in, the answer out, with nobody at the keyboard."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any, Protocol
+
+from koda._version import __version__
+from koda.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MainOptions
+from koda.cli.writers import JsonWriter, RunSummary, StreamJsonWriter, TextWriter
+from koda.config import KodaConfig, from_environment
+from koda.engine import events as ev
+from koda.engine.agent import KodaAgent
+from koda.engine.commands import (
+    ApprovalDecision,
+    ApprovalResponse,
+    AskUserResponse,
+    EngineCommand,
+    Interrupt,
+    LoopDecision,
+)
+from koda.engine.session import KodaSession
+from koda.engine.trust import TrustMode, parse_mode
+from koda.paths import database_path
+from koda.providers.catalog import ProviderSetupError, create_provider
+from koda.store import Store, StoreError
+from koda.store.sessions import AmbiguousSessionError, SessionNotFoundError
+
+DEFAULT_MODE = TrustMode.SAFE
+
+
+class Writer(Protocol):
+    summary: RunSummary
+
+    def emit(self, event: ev.EngineEvent) -> None: ...
+
+    def finish(self, session_id: str, extra: dict[str, Any]) -> None: ...
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit 2 with this message."""
+
+
+class NobodyHere:
+    """Answers, on the user's behalf, what a turn would ask a human; then passes events on."""
+
+    def __init__(
+        self, writer: Writer, commands: asyncio.Queue[EngineCommand], mode: TrustMode, yes: bool
+    ):
+        self.writer, self.commands, self.mode, self.yes = writer, commands, mode, yes
+
+    def emit(self, event: ev.EngineEvent) -> None:
+        self.writer.emit(event)
+        if isinstance(event, ev.ApprovalRequest):
+            self.commands.put_nowait(ApprovalResponse(event.id, self._decide(event)))
+        elif isinstance(event, ev.LoopCapReached):
+            self.commands.put_nowait(LoopDecision("stop"))
+        elif isinstance(event, ev.AskUserRequest):
+            self.commands.put_nowait(AskUserResponse(event.id, ""))
+
+    def _decide(self, event: ev.ApprovalRequest) -> ApprovalDecision:
+        if self.yes:
+            return ApprovalDecision("approve")
+        return ApprovalDecision(
+            "reject_auto",
+            reason=(
+                f"Koda is running headless in {self.mode.value} mode and nobody can approve "
+                f"'{event.detail}'. Do what you can without it and tell the user it needs "
+                "`--yes` (or a different --mode) to be allowed."
+            ),
+        )
+
+
+def run_headless(options: MainOptions) -> int:
+    try:
+        return asyncio.run(_run(options))
+    except UsageError as exc:
+        print(f"koda: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ProviderSetupError, StoreError) as exc:
+        print(f"koda: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("koda: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def _run(options: MainOptions) -> int:
+    mode = _mode(options.mode)
+    config = from_environment().with_overrides(
+        provider=options.provider, model=options.model, base_url=options.base_url,
+        max_iterations=options.max_turns,
+    )  # fmt: skip
+    provider = create_provider(config)
+    db = Store.open(database_path())
+    try:
+        agent = KodaAgent.create(options.project_root)
+        session = _open_session(options, agent, db, provider, mode, config)
+        return await _turn(options, session, config)
+    finally:
+        db.close()
+
+
+def _mode(text: str | None) -> TrustMode:
+    if not text:
+        return DEFAULT_MODE
+    try:
+        return parse_mode(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _open_session(
+    options: MainOptions,
+    agent: KodaAgent,
+    db: Store,
+    provider: Any,
+    mode: TrustMode,
+    config: KodaConfig,
+) -> KodaSession:
+    if options.resume:
+        try:
+            row = db.sessions.find(options.resume)
+        except (SessionNotFoundError, AmbiguousSessionError) as exc:
+            raise UsageError(str(exc)) from None
+        return KodaSession.resume(agent, db, provider, row, mode, config)
+    if options.continue_last:
+        last = db.sessions.latest(str(agent.project_root))
+        if last is None:
+            raise UsageError(f"no earlier session in {agent.project_root} to continue")
+        return KodaSession.resume(agent, db, provider, last, mode, config)
+    return KodaSession.create(agent, db, provider, mode, config)
+
+
+def _writer(options: MainOptions) -> Writer:
+    if options.output_format == "json":
+        return JsonWriter(sys.stdout)
+    if options.output_format == "stream-json":
+        return StreamJsonWriter(sys.stdout)
+    return TextWriter(sys.stdout, sys.stderr)
+
+
+async def _turn(options: MainOptions, session: KodaSession, config: KodaConfig) -> int:
+    writer = _writer(options)
+    extra = {"model": session.model, "provider": session.provider.name, "mode": session.mode.value}
+    if isinstance(writer, StreamJsonWriter):
+        writer.init(
+            {
+                "session_id": session.id,
+                "cwd": str(session.agent.project_root),
+                "koda_version": __version__,
+                "tools": session.agent.catalog.names(),
+                **extra,
+            }
+        )
+    commands: asyncio.Queue[EngineCommand] = asyncio.Queue()
+    sink = NobodyHere(writer, commands, session.mode, options.yes)
+    session.add_user_message(options.prompt)
+    with _interrupts(commands):
+        await session.run_turn(config, [], sink, commands)
+    writer.finish(session.id, extra)
+    return _exit_code(writer.summary)
+
+
+def _exit_code(summary: RunSummary) -> int:
+    if summary.end is None or summary.end.kind == "error":
+        return EXIT_ERROR
+    return EXIT_INTERRUPTED if summary.end.kind == "cancelled" else EXIT_OK
+
+
+class _interrupts:
+    """Ctrl+C or SIGTERM interrupts the turn cleanly; a second Ctrl+C leaves at once."""
+
+    def __init__(self, commands: asyncio.Queue[EngineCommand]) -> None:
+        self.commands = commands
+        self.count = 0
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._fire)
+
+    def _fire(self) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise SystemExit(EXIT_INTERRUPTED)
+        self.commands.put_nowait(Interrupt())
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

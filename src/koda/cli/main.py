@@ -1,0 +1,58 @@
+"""The `koda` command. Start-up is hot: heavy modules are imported only where needed."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from koda._version import __version__
+
+SUBCOMMANDS = ("sessions", "demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["-V"]):
+        print(f"koda {__version__}")
+        return 0
+    _safe_streams()
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("koda: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("KODA_DEBUG"):
+            raise
+        print(f"koda: internal error: {type(exc).__name__}: {exc} (KODA_DEBUG=1 shows details)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+
+
+def _dispatch(args: list[str]) -> int:
+    if args and args[0] in SUBCOMMANDS:
+        return _subcommand(args[0], args[1:])
+    from koda.cli.args import parse_main
+
+    options = parse_main(args)  # --help and usage errors exit here, before the engine loads
+    from koda.cli.headless import run_headless
+
+    return run_headless(options)
+
+
+def _subcommand(name: str, rest: list[str]) -> int:
+    if name == "sessions":
+        from koda.cli.sessions_cmd import run_sessions
+
+        return run_sessions(rest)
+    from koda.cli.demo import run_demo
+
+    return run_demo(rest)
+
+
+def _safe_streams() -> None:
+    """Never crash on a terminal that cannot show a character."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")

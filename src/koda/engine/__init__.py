@@ -1,0 +1,1 @@
+"""The engine: sessions, the turn loop, events and commands. It never prints."""

@@ -1,0 +1,19 @@
+"""Files this session created, remembered in the store so it survives a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from koda.store import Store
+
+
+class FileTracker:
+    def __init__(self, db: Store, session_id: str) -> None:
+        self._db = db
+        self._session_id = session_id
+
+    def record_created(self, path: Path) -> None:
+        self._db.sessions.add_owned_file(self._session_id, str(path))
+
+    def is_owned(self, path: Path) -> bool:
+        return str(path) in self._db.sessions.owned_files(self._session_id)

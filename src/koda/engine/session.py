@@ -1,0 +1,158 @@
+"""KodaSession: one conversation, its store rows, provider, trust mode and cancel token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+
+from koda.cancel import Cancelled, CancelToken
+from koda.config import KodaConfig
+from koda.engine.agent import KodaAgent
+from koda.engine.commands import EngineCommand
+from koda.engine.events import Error, TurnEnd, TurnEndReason, TurnStart, Warn
+from koda.engine.file_tracker import FileTracker
+from koda.engine.inbox import Inbox
+from koda.engine.sink import EngineSink
+from koda.engine.title import title_from_prompt
+from koda.engine.trust import TrustMode
+from koda.engine.turn import Turn, TurnStopped
+from koda.providers.base import ImageData, LlmProvider, Message, ProviderError
+from koda.store import SessionRow, Store
+
+log = logging.getLogger(__name__)
+
+UNSANDBOXED_AUTO = (
+    "Auto mode: commands run as plain subprocesses, without a sandbox, in this version of Koda. "
+    "Use --mode safe to approve each change."
+)
+
+
+class KodaSession:
+    def __init__(
+        self,
+        id: str,
+        agent: KodaAgent,
+        db: Store,
+        provider: LlmProvider,
+        mode: TrustMode,
+        *,
+        model: str,
+        title_set: bool = False,
+    ) -> None:
+        self.id = id
+        self.agent = agent
+        self.db = db
+        self.provider = provider
+        self.mode = mode
+        self.model = model
+        self.cancel = CancelToken()
+        self.file_tracker = FileTracker(db, id)
+        self.title_set = title_set
+        self.always_allow: set[str] = set()
+        self._auto_warned = False
+
+    @classmethod
+    def create(
+        cls, agent: KodaAgent, db: Store, provider: LlmProvider, mode: TrustMode, config: KodaConfig
+    ) -> KodaSession:
+        model = config.model or provider.default_model
+        row = db.sessions.create(str(agent.project_root), mode.value, provider.name, model)
+        return cls(row.id, agent, db, provider, mode, model=model)
+
+    @classmethod
+    def resume(
+        cls,
+        agent: KodaAgent,
+        db: Store,
+        provider: LlmProvider,
+        row: SessionRow,
+        mode: TrustMode,
+        config: KodaConfig,
+    ) -> KodaSession:
+        model = config.model or provider.default_model
+        db.sessions.update(row.id, mode=mode.value, provider=provider.name, model=model)
+        return cls(row.id, agent, db, provider, mode, model=model, title_set=row.title is not None)
+
+    def add_user_message(self, text: str, images: Sequence[ImageData] = ()) -> None:
+        self.db.messages.insert(
+            self.id,
+            "user",
+            text,
+            images=[{"media_type": i.media_type, "data": i.data} for i in images],
+        )
+
+    def set_mode(self, mode: TrustMode) -> None:
+        self.mode = mode
+        self.db.sessions.update(self.id, mode=mode.value)
+
+    def update_provider(self, config: KodaConfig) -> None:
+        """Switch provider and model from `config`; the stored history stays as it is."""
+        from koda.providers.catalog import create_provider
+
+        self.provider = create_provider(config)
+        self.model = config.model or self.provider.default_model
+        self.db.sessions.update(self.id, provider=self.provider.name, model=self.model)
+
+    def set_title_from_first_prompt(self, history: list[Message]) -> None:
+        if self.title_set:
+            return
+        first = next((m.content for m in history if m.role == "user"), "")
+        self.db.sessions.set_title_once(self.id, title_from_prompt(first))
+        self.title_set = True
+
+    def interrupt(self) -> None:
+        self.cancel.cancel()
+
+    async def run_turn(
+        self,
+        config: KodaConfig,
+        pending_images: Sequence[ImageData],
+        sink: EngineSink,
+        commands: asyncio.Queue[EngineCommand] | None,
+    ) -> None:
+        """Answer the latest user message. TurnStart comes first and TurnEnd last, always."""
+        turn_id = uuid.uuid4().hex
+        self.cancel.reset()
+        sink.emit(TurnStart(turn_id))
+        reason = TurnEndReason("complete")
+        try:
+            self._attach_images(pending_images)
+            self._warn_unsandboxed(sink)
+            async with Inbox(commands, self.cancel) as inbox:
+                await Turn(self, config, sink, inbox).run()
+        except Cancelled:
+            reason = TurnEndReason("cancelled")
+        except asyncio.CancelledError:
+            sink.emit(TurnEnd(turn_id, TurnEndReason("cancelled")))
+            raise
+        except TurnStopped as exc:
+            reason = self._fail(sink, str(exc))
+        except ProviderError as exc:
+            reason = self._fail(sink, exc.message)
+        except Exception as exc:
+            log.exception("turn failed")
+            reason = self._fail(sink, f"internal error: {type(exc).__name__}: {exc}")
+        if self.cancel.is_cancelled and reason.kind != "cancelled":
+            reason = TurnEndReason("cancelled")
+        sink.emit(TurnEnd(turn_id, reason))
+
+    def _fail(self, sink: EngineSink, message: str) -> TurnEndReason:
+        sink.emit(Error(message))
+        return TurnEndReason("error", message)
+
+    def _attach_images(self, images: Sequence[ImageData]) -> None:
+        last = self.db.messages.last_user_id(self.id) if images else None
+        if last is not None:
+            self.db.messages.add_images(
+                last, [{"media_type": i.media_type, "data": i.data} for i in images]
+            )
+
+    def _warn_unsandboxed(self, sink: EngineSink) -> None:
+        if self.mode == TrustMode.AUTO and not self._auto_warned:
+            sink.emit(Warn(UNSANDBOXED_AUTO))
+            self._auto_warned = True
+
+    async def close(self) -> None:
+        self.cancel.cancel()

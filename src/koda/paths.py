@@ -1,0 +1,22 @@
+"""Where Koda keeps its files: KODA_HOME if set, else the platform's user data dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    override = os.environ.get("KODA_HOME")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "koda"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "koda"
+
+
+def database_path() -> Path:
+    return data_dir() / "koda.db"

@@ -1,0 +1,140 @@
+"""The provider contract: requests, stream chunks, errors and the LlmProvider protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+Role = Literal["user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ImageData:
+    media_type: str
+    data: str  # base64
+
+
+@dataclass
+class Message:
+    """One message of provider-neutral history."""
+
+    role: Role
+    content: str = ""
+    thinking: str | None = None
+    thinking_signature: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    images: list[ImageData] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    system: str
+    messages: list[Message]
+    tools: list[ToolDefinition]
+    max_tokens: int = 16384
+    temperature: float | None = None
+    thinking_budget: int | None = None
+    reasoning_effort: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt: int = 0
+    completion: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    thinking: int = 0
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingChunk:
+    text: str
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolCallChunk:
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class DoneChunk:
+    usage: TokenUsage
+    stop_reason: str = "end_turn"  # end_turn | tool_use | max_tokens
+
+
+StreamChunk = TextChunk | ThinkingChunk | ToolCallChunk | DoneChunk
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    context_window: int
+    max_output_tokens: int
+
+
+class ProviderError(Exception):
+    """A failure talking to a model. `retryable` errors may succeed if sent again."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+
+
+class OverloadedError(ProviderError):
+    retryable = True
+
+
+class NetworkError(ProviderError):
+    retryable = True
+
+
+class ContextOverflowError(ProviderError):
+    pass
+
+
+class AuthError(ProviderError):
+    pass
+
+
+class LlmProvider(Protocol):
+    name: str
+    default_model: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]: ...
+
+    async def list_models(self) -> list[str]: ...
+
+    def capabilities(self, model: str) -> ModelCapabilities: ...

@@ -1,0 +1,73 @@
+"""What every tool is: a schema, an effect, and an async run against a ToolContext."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from koda.cancel import CancelToken
+
+
+class Effect(StrEnum):
+    READ_ONLY = "read_only"
+    REMOTE_ACTION = "remote_action"
+    LOCAL_MUTATION = "local_mutation"
+    DESTRUCTIVE = "destructive"
+
+
+EFFECT_RANK = {
+    Effect.READ_ONLY: 0,
+    Effect.REMOTE_ACTION: 1,
+    Effect.LOCAL_MUTATION: 1,
+    Effect.DESTRUCTIVE: 2,
+}
+
+OutputEmitter = Callable[[str, Literal["stdout", "stderr"]], None]
+
+
+class FileTracker(Protocol):
+    """What tools need to know about files this session touched (see engine.file_tracker)."""
+
+    def record_created(self, path: Path) -> None: ...
+
+    def is_owned(self, path: Path) -> bool: ...
+
+
+@dataclass
+class ToolContext:
+    project_root: Path
+    cancel: CancelToken
+    file_tracker: FileTracker
+    emit_output: OutputEmitter = lambda line, stream: None
+    context_window: int = 128_000
+
+
+@dataclass
+class ToolResult:
+    """What the model sees (`output`), and optionally the full text kept in the store."""
+
+    output: str
+    ok: bool = True
+    full_output: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ToolError(Exception):
+    """A failure the model should read and act on; it becomes an `ok=False` result."""
+
+
+class Tool(Protocol):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def effect(self, args: dict[str, Any]) -> Effect: ...
+
+    def summary(self, args: dict[str, Any]) -> str:
+        """One line saying what this call does, for approvals and progress lines."""
+        ...
+
+    async def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult: ...
