@@ -112,6 +112,8 @@ def _positive_int(text: str) -> int:
 def parse_main(argv: list[str]) -> MainOptions:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if ns.resume is not None and not ns.resume.strip():
+        parser.error("--resume needs a session id (or a prefix of one)")
     if ns.continue_last and ns.resume:
         parser.error("use either --continue or --resume, not both")
     prompt = _prompt(parser, ns)
@@ -123,7 +125,7 @@ def parse_main(argv: list[str]) -> MainOptions:
         output_format=ns.output_format,
         continue_last=ns.continue_last,
         resume=ns.resume,
-        mode=ns.mode or os.environ.get("KODA_MODE") or None,
+        mode=ns.mode if ns.mode is not None else (os.environ.get("KODA_MODE") or None),
         max_turns=ns.max_turns,
         yes=ns.yes,
         provider=ns.provider,
@@ -134,9 +136,10 @@ def parse_main(argv: list[str]) -> MainOptions:
 
 
 def _prompt(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> str:
-    if ns.prompt is not None and ns.words:
-        parser.error("give the prompt once: either with -p or as words, not both")
-    text = ns.prompt if ns.prompt is not None else " ".join(ns.words)
+    if ns.prompt == "-" and ns.words:
+        parser.error("-p - reads the prompt from standard input; do not give words as well")
+    # `koda -p fix the bug` means the whole phrase, as if it had been quoted.
+    text = " ".join([ns.prompt, *ns.words] if ns.prompt is not None else ns.words)
     stdin_piped = sys.stdin is not None and not sys.stdin.isatty()
     if text == "-" or (not text and stdin_piped):
         text = sys.stdin.read() if sys.stdin is not None else ""

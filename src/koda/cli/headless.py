@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ from koda.engine.session import KodaSession
 from koda.engine.trust import TrustMode, parse_mode
 from koda.paths import database_path
 from koda.providers.catalog import ProviderSetupError, create_provider
-from koda.store import Store, StoreError
+from koda.store import SessionRow, Store, StoreError
 from koda.store.sessions import AmbiguousSessionError, SessionNotFoundError
 
 DEFAULT_MODE = TrustMode.SAFE
@@ -77,61 +78,74 @@ def run_headless(options: MainOptions) -> int:
     try:
         return asyncio.run(_run(options))
     except UsageError as exc:
-        print(f"koda: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _setup_failed(options, str(exc), EXIT_USAGE)
     except (ProviderSetupError, StoreError) as exc:
-        print(f"koda: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _setup_failed(options, str(exc), EXIT_ERROR)
     except KeyboardInterrupt:
         print("koda: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
+def _setup_failed(options: MainOptions, message: str, code: int) -> int:
+    """Before any turn ran: the reason on stderr, and a result object for JSON readers."""
+    print(f"koda: {message}", file=sys.stderr)
+    if options.output_format != "text":
+        failure = {"type": "result", "subtype": "error", "is_error": True, "result": "",
+                   "session_id": None, "errors": [message]}  # fmt: skip
+        print(json.dumps(failure), flush=True)
+    return code
+
+
 async def _run(options: MainOptions) -> int:
-    mode = _mode(options.mode)
+    explicit_mode = _mode(options.mode)
     config = from_environment().with_overrides(
         provider=options.provider, model=options.model, base_url=options.base_url,
         max_iterations=options.max_turns,
     )  # fmt: skip
-    provider = create_provider(config)
     db = Store.open(database_path())
     try:
         agent = KodaAgent.create(options.project_root)
-        session = _open_session(options, agent, db, provider, mode, config)
+        row = _earlier_session(options, agent, db)
+        provider = create_provider(config)
+        if row is None:
+            session = KodaSession.create(agent, db, provider, explicit_mode or DEFAULT_MODE, config)
+        else:
+            mode = explicit_mode or _stored_mode(row)
+            session = KodaSession.resume(agent, db, provider, row, mode, config)
         return await _turn(options, session, config)
     finally:
         db.close()
 
 
-def _mode(text: str | None) -> TrustMode:
-    if not text:
-        return DEFAULT_MODE
+def _mode(text: str | None) -> TrustMode | None:
+    if text is None:
+        return None
     try:
         return parse_mode(text)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _open_session(
-    options: MainOptions,
-    agent: KodaAgent,
-    db: Store,
-    provider: Any,
-    mode: TrustMode,
-    config: KodaConfig,
-) -> KodaSession:
+def _stored_mode(row: SessionRow) -> TrustMode:
+    try:
+        return parse_mode(row.mode)
+    except ValueError:
+        return DEFAULT_MODE
+
+
+def _earlier_session(options: MainOptions, agent: KodaAgent, db: Store) -> SessionRow | None:
+    """The session to resume, None for a new one; UsageError if the asked-for one is not there."""
     if options.resume:
         try:
-            row = db.sessions.find(options.resume)
+            return db.sessions.find(options.resume)
         except (SessionNotFoundError, AmbiguousSessionError) as exc:
             raise UsageError(str(exc)) from None
-        return KodaSession.resume(agent, db, provider, row, mode, config)
     if options.continue_last:
         last = db.sessions.latest(str(agent.project_root))
         if last is None:
             raise UsageError(f"no earlier session in {agent.project_root} to continue")
-        return KodaSession.resume(agent, db, provider, last, mode, config)
-    return KodaSession.create(agent, db, provider, mode, config)
+        return last
+    return None
 
 
 def _writer(options: MainOptions) -> Writer:

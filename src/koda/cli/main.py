@@ -16,11 +16,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"koda {__version__}")
         return 0
     _safe_streams()
+    _quiet_logs()
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
         print("koda: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`koda ... | head`): stop quietly, like other tools.
+        import contextlib
+
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         if os.environ.get("KODA_DEBUG"):
             raise
@@ -48,6 +56,17 @@ def _subcommand(name: str, rest: list[str]) -> int:
     from koda.cli.demo import run_demo
 
     return run_demo(rest)
+
+
+def _quiet_logs() -> None:
+    """Errors the engine catches and reports are logged with tracebacks; those are for KODA_DEBUG,
+    not the user's terminal (with no handler, logging would print them to stderr)."""
+    if not os.environ.get("KODA_DEBUG"):
+        import logging
+
+        logger = logging.getLogger("koda")
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
 
 
 def _safe_streams() -> None:

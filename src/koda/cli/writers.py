@@ -152,6 +152,10 @@ class TextWriter:
     def _on_error(self, e: ev.Error) -> None:
         self._note(f"koda: error: {e.message}")
 
+    def _on_turn_end(self, e: ev.TurnEnd) -> None:
+        if e.reason.kind == "cancelled":
+            self._note("koda: interrupted; the session is saved (continue it with koda -c)")
+
     def finish(self, session_id: str, extra: dict[str, Any]) -> None:
         s = self.summary
         tokens = s.usage["prompt"] + s.usage["completion"]

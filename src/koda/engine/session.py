@@ -18,7 +18,7 @@ from koda.engine.sink import EngineSink
 from koda.engine.title import title_from_prompt
 from koda.engine.trust import TrustMode
 from koda.engine.turn import Turn, TurnStopped
-from koda.providers.base import ImageData, LlmProvider, Message, ProviderError
+from koda.providers.base import ImageData, LlmProvider, ProviderError
 from koda.store import SessionRow, Store
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,11 @@ class KodaSession:
         self.model = config.model or self.provider.default_model
         self.db.sessions.update(self.id, provider=self.provider.name, model=self.model)
 
-    def set_title_from_first_prompt(self, history: list[Message]) -> None:
+    def set_title_from_first_prompt(self) -> None:
+        """Title the session once, after its first exchange, from the first prompt."""
         if self.title_set:
             return
-        first = next((m.content for m in history if m.role == "user"), "")
+        first = self.db.messages.first_user_text(self.id) or ""
         self.db.sessions.set_title_once(self.id, title_from_prompt(first))
         self.title_set = True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -43,9 +44,10 @@ log = logging.getLogger(__name__)
 
 CANCELLED_NOTE = "[cancelled by the user before this tool call finished]"
 MAX_RETRY_DELAY = 32.0
-# On an interrupt, how long a tool may take to stop by itself before it is cancelled outright;
-# a hard cancel in the middle of starting a shell would leave its children running.
-TOOL_STOP_GRACE = 0.5
+# On an interrupt, how long a tool may take to stop by itself before it is cancelled outright.
+# Bash watches the cancel token and stops its process group (SIGTERM, then SIGKILL after half a
+# second); a hard cancel mid-spawn or mid-escalation would leave those processes running.
+TOOL_STOP_GRACE = 1.0
 
 
 class TurnStopped(Exception):
@@ -86,7 +88,12 @@ class Turn:
         text = self.inbox.take_queued()
         if text is not None:
             self.db.messages.insert(self.session.id, "user", text)
-            self.history.append(Message(role="user", content=text))
+            last = self.history[-1] if self.history else None
+            if last is not None and last.role == "user":  # joined, as build_history does
+                joined = f"{last.content}\n\n{text}" if last.content else text
+                self.history[-1] = dataclasses.replace(last, content=joined)
+            else:
+                self.history.append(Message(role="user", content=text))
 
     async def check_cap(self) -> None:
         while self.guard.at_cap:
@@ -167,14 +174,15 @@ class Turn:
             usage={"prompt": u.prompt, "completion": u.completion, "cache_read": u.cache_read,
                    "cache_write": u.cache_write, "thinking": u.thinking},
         )  # fmt: skip
-        self.history.append(
-            Message(role="assistant", content=reply.text, thinking=reply.thinking or None,
-                    thinking_signature=reply.signature, tool_calls=list(reply.tool_calls))
-        )  # fmt: skip
+        if reply.text or reply.tool_calls:  # an empty reply is left out, as build_history does
+            self.history.append(
+                Message(role="assistant", content=reply.text, thinking=reply.thinking or None,
+                        thinking_signature=reply.signature, tool_calls=list(reply.tool_calls))
+            )  # fmt: skip
         self.sink.emit(Usage(u.prompt, u.completion, u.cache_read, u.cache_write, u.thinking, None))
         window = self.session.provider.capabilities(self.session.model).context_window
         self.sink.emit(ContextUsage(used=u.prompt + u.completion, max=window))
-        self.session.set_title_from_first_prompt(self.history)
+        self.session.set_title_from_first_prompt()
 
     # -- tools ---------------------------------------------------------------------------------
 

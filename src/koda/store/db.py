@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,23 @@ from koda.store.migrations import SchemaTooNewError, migrate
 from koda.store.sessions import SessionQueries
 
 BUSY_TIMEOUT_MS = 5000
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL (a no-op once the file is WAL), retrying while another process opens it.
+
+    Changing the journal mode can fail with "database is locked" at once, without waiting for
+    the busy timeout, when several processes open a new database at the same moment.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class StoreError(Exception):
@@ -36,7 +54,7 @@ class Store:
                 path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn)

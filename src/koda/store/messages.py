@@ -108,6 +108,14 @@ class MessageQueries:
         ).fetchone()
         return int(r[0])
 
+    def first_user_text(self, session_id: str) -> str | None:
+        r = self._conn.execute(
+            "SELECT content FROM messages WHERE session_id = ? AND role = 'user'"
+            " ORDER BY id LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        return str(r[0]) if r else None
+
     def last_assistant_text(self, session_id: str) -> str | None:
         r = self._conn.execute(
             "SELECT content FROM messages WHERE session_id = ? AND role = 'assistant'"

@@ -1,0 +1,1 @@
+"""Tests of the `koda` command line, run as a real subprocess."""
