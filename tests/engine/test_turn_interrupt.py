@@ -18,7 +18,7 @@ from koda.engine.events import (
     ToolCallStart,
     ToolOutputLine,
     TurnEnd,
-    TurnStart,
+    Usage,
     Warn,
 )
 from koda.engine.history import build_history
@@ -342,7 +342,7 @@ async def test_empty_reply_with_queued_text_sends_a_valid_history(
     harness: Harness, check_history: History
 ) -> None:
     session = harness.session([{"text": "", "first_delay_ms": 200}, {"text": "now with content"}])
-    sink = await harness.turn(session, "hello", on(TurnStart, QueueNext("are you there?")))
+    sink = await harness.turn(session, "hello", on(Usage, QueueNext("are you there?")))
     assert end_of(sink).reason.kind == "complete"
     requests = session.provider.requests  # type: ignore[attr-defined]
     assert len(requests) == 2

@@ -18,6 +18,12 @@ from koda.engine.commands import (
     QueueNext,
 )
 
+# With no command queue there is nobody to ask: what would need a yes is refused.
+NO_CHANNEL = ApprovalDecision(
+    "reject_auto",
+    reason="this session has no way to ask the user, so actions needing approval are refused",
+)
+
 
 class Inbox:
     """Reads the command queue for the length of a turn.
@@ -38,6 +44,27 @@ class Inbox:
         if self._commands is not None:
             self._task = asyncio.create_task(self._pump(self._commands))
         return self
+
+    def _pending(self) -> list[EngineCommand]:
+        pending: list[EngineCommand] = []
+        while self._commands is not None and not self._commands.empty():
+            pending.append(self._commands.get_nowait())
+        return pending
+
+    def sync(self) -> None:
+        """Act now on commands already sent, without waiting for the pump to run."""
+        for cmd in self._pending():
+            self.handle(cmd)
+
+    def absorb_queued_text(self) -> None:
+        """Between turns: keep text queued for the model and drop every other command.
+
+        An interrupt or answer sent after a turn ended belongs to that turn; acting on it in
+        the next one would cancel or approve something the user never saw.
+        """
+        for cmd in self._pending():
+            if isinstance(cmd, QueueNext):
+                self.handle(cmd)
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
@@ -71,11 +98,15 @@ class Inbox:
 
     async def approval(self, request_id: str) -> ApprovalDecision:
         """Wait for the answer to approval `request_id`; raises Cancelled on interrupt."""
+        if self._commands is None:
+            return NO_CHANNEL
         result = await self._wait_for(request_id)
         assert isinstance(result, ApprovalDecision)
         return result
 
     async def answer(self, request_id: str) -> str:
+        if self._commands is None:
+            return ""
         result = await self._wait_for(request_id)
         return result if isinstance(result, str) else ""
 
@@ -88,6 +119,8 @@ class Inbox:
             self._waiting.pop(request_id, None)
 
     async def loop_decision(self) -> LoopAction:
+        if self._commands is None:
+            return "stop"
         self._loop_waiter = asyncio.get_running_loop().create_future()
         try:
             return await run_or_cancel(self._loop_waiter, self._cancel)

@@ -116,13 +116,20 @@ class KodaSession:
         """Answer the latest user message. TurnStart comes first and TurnEnd last, always."""
         turn_id = uuid.uuid4().hex
         self.cancel.reset()
+        inbox = Inbox(commands, self.cancel)
+        inbox.absorb_queued_text()  # what was sent between turns; stale answers are dropped
         sink.emit(TurnStart(turn_id))
         reason = TurnEndReason("complete")
         try:
             self._attach_images(pending_images)
             self._warn_unsandboxed(sink)
-            async with Inbox(commands, self.cancel) as inbox:
-                await Turn(self, config, sink, inbox).run()
+            async with inbox:
+                turn = Turn(self, config, sink, inbox)
+                try:
+                    await turn.run()
+                finally:
+                    inbox.absorb_queued_text()
+                    turn.keep_unsent_text()
         except Cancelled:
             reason = TurnEndReason("cancelled")
         except asyncio.CancelledError:

@@ -15,6 +15,7 @@ from koda.engine.events import (
     ActionBlocked,
     ApprovalRequest,
     ContextUsage,
+    Info,
     LoopCapReached,
     ToolCallResult,
     ToolCallStart,
@@ -36,6 +37,7 @@ from koda.providers.base import (
     ToolCall,
 )
 from koda.tools.base import Effect, Tool, ToolContext, ToolError, ToolResult
+from koda.tools.bash_effect import command_head
 
 if TYPE_CHECKING:
     from koda.engine.session import KodaSession
@@ -64,6 +66,7 @@ class Turn:
         self.inbox = inbox
         self.db = session.db
         self.guard = LoopGuard(config.max_iterations)
+        self.started: set[str] = set()
         self.history: list[Message] = build_history(self.db.messages.load(session.id))
 
     async def run(self) -> None:
@@ -75,7 +78,9 @@ class Turn:
             self.record_reply(reply)
             if reply.tool_calls:
                 await self.execute(reply.tool_calls)
-            elif not self.inbox.has_queued:
+                continue
+            self.inbox.sync()  # text queued while the reply streamed earns one more step
+            if not self.inbox.has_queued:
                 if reply.stop_reason == "max_tokens":
                     self.sink.emit(
                         Warn("The reply hit the output token limit and may be cut short.")
@@ -94,6 +99,13 @@ class Turn:
                 self.history[-1] = dataclasses.replace(last, content=joined)
             else:
                 self.history.append(Message(role="user", content=text))
+
+    def keep_unsent_text(self) -> None:
+        """Text queued too late for this turn is saved, so the next turn sends it."""
+        text = self.inbox.take_queued()
+        if text is not None:
+            self.db.messages.insert(self.session.id, "user", text)
+            self.sink.emit(Info("Your queued message was saved; it goes with your next prompt."))
 
     async def check_cap(self) -> None:
         while self.guard.at_cap:
@@ -310,8 +322,7 @@ class Turn:
         # The catalog's name, not the model's spelling: "bash" must not approve every command.
         key = tool.name
         if tool.name == "Bash" and isinstance(call.arguments, dict):
-            words = str(call.arguments.get("command", "")).split()
-            key = f"Bash:{words[0] if words else ''}"
+            key = f"Bash:{command_head(str(call.arguments.get('command', '')))}"
         # Approving `git commit` for good must not approve `git push --force` as well.
         return f"{key}:destructive" if effect == Effect.DESTRUCTIVE else key
 
@@ -333,6 +344,7 @@ class Turn:
 
     def start(self, call: ToolCall) -> None:
         args = call.arguments if isinstance(call.arguments, dict) else {"value": call.arguments}
+        self.started.add(call.id)
         self.sink.emit(ToolCallStart(call.id, call.name, args))
 
     def tool_context(self, call: ToolCall) -> ToolContext:
@@ -362,6 +374,8 @@ class Turn:
             )
 
     def finish(self, call: ToolCall, result: ToolResult, answered: set[str]) -> None:
+        if call.id not in self.started:  # blocked, refused or unknown: still shown as a call
+            self.start(call)
         self.db.messages.insert(
             self.session.id, "tool", result.output, tool_call_id=call.id, tool_name=call.name,
             tool_ok=result.ok, full_output=result.full_output,

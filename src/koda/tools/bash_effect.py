@@ -483,3 +483,16 @@ _CHECKERS: dict[str, _Checker] = {
     "hostname": _hostname_effect,
     "rg": _rg_effect,
 }
+
+
+def command_head(command: str) -> str:
+    """The program and its subcommand (`git commit`, `npm test`), for remembering approvals."""
+    words = [w for w in command.split() if "=" not in w or w.startswith("-")]
+    head = words[:1]
+    if (
+        len(words) > 1
+        and words[1].replace("-", "").replace("_", "").isalnum()
+        and not words[1].startswith("-")
+    ):
+        head.append(words[1])
+    return " ".join(head)
