@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Role = Literal["user", "assistant", "tool"]
@@ -22,7 +22,7 @@ class ImageData:
     data: str  # base64
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One message of provider-neutral history."""
 
@@ -55,7 +55,35 @@ class ChatRequest:
     reasoning_effort: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Written out rather than dataclasses.asdict, whose deep copy costs ~13 µs a message.
+        return {
+            "model": self.model,
+            "system": self.system,
+            "messages": [message_to_json(m) for m in self.messages],
+            "tools": [
+                {"name": t.name, "description": t.description, "parameters": t.parameters}
+                for t in self.tools
+            ],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "thinking_budget": self.thinking_budget,
+            "reasoning_effort": self.reasoning_effort,
+        }
+
+
+def message_to_json(m: Message) -> dict[str, Any]:
+    return {
+        "role": m.role,
+        "content": m.content,
+        "thinking": m.thinking,
+        "thinking_signature": m.thinking_signature,
+        "tool_calls": [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls
+        ],
+        "tool_call_id": m.tool_call_id,
+        "tool_name": m.tool_name,
+        "images": [{"media_type": i.media_type, "data": i.data} for i in m.images],
+    }
 
 
 @dataclass(frozen=True)

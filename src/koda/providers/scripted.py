@@ -205,7 +205,8 @@ def _usage(reply: ScriptedReply, request: ChatRequest) -> TokenUsage:
     if reply.usage is not None:
         return TokenUsage(**{k: int(v) for k, v in reply.usage.items()})
     # Without scripted figures, estimate like a tokenizer would (about 4 characters a token).
-    size = len(json.dumps(request.to_json()))
+    size = len(request.system) + sum(len(m.content) + 20 for m in request.messages)
+    size += sum(len(json.dumps(t.parameters)) + len(t.description) for t in request.tools)
     out = (
         len(reply.text)
         + len(reply.thinking)

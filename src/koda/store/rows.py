@@ -26,7 +26,7 @@ class SessionSummary:
     total_tokens: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a resume builds thousands, and frozen init is slow
 class MessageRow:
     id: int
     session_id: str

@@ -99,18 +99,20 @@ class Write:
         return unified_diff(old or "", content, shown, created=old is None)
 
     async def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        return await asyncio.to_thread(self._run, ctx, args)
+        result, created = await asyncio.to_thread(self._run, ctx, args)
+        # Recorded here, on the event loop: the store's connection is not shared with threads.
+        if created is not None:
+            ctx.file_tracker.record_created(created)
+        return result
 
-    def _run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    def _run(self, ctx: ToolContext, args: dict[str, Any]) -> tuple[ToolResult, Path | None]:
         path, shown, content = _target(ctx, args)
         with fs_errors(shown):
             data = content.encode("utf-8")
             existed = path.exists()
             atomic_write(path, data)
-        if not existed:
-            ctx.file_tracker.record_created(path)
         verb = "Overwrote" if existed else "Created"
-        return ToolResult(f"{verb} {shown} ({len(data)} bytes)")
+        return ToolResult(f"{verb} {shown} ({len(data)} bytes)"), None if existed else path
 
 
 def _target(ctx: ToolContext, args: dict[str, Any]) -> tuple[Path, str, str]:
