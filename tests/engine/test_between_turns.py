@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conftest import Harness
 from koda.config import KodaConfig
 from koda.engine.commands import (
     ApprovalDecision,
@@ -17,6 +16,9 @@ from koda.engine.commands import (
 from koda.engine.events import ApprovalRequest, EngineEvent, Info, LoopCapReached, TurnEnd
 from koda.engine.sink import CollectingSink
 from koda.tools.bash_effect import command_head
+
+if TYPE_CHECKING:
+    from conftest import Harness
 
 
 def end(sink: CollectingSink) -> TurnEnd:

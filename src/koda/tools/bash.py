@@ -210,10 +210,14 @@ def _has_running_member(pgid: int) -> bool:
 
 async def _drain(pumps: asyncio.Future[Any]) -> None:
     """Collect the output still in the pipes; give up on pipes held by escaped processes."""
-    done, _ = await asyncio.wait({pumps}, timeout=PIPE_GRACE)
-    if not done:
-        pumps.cancel()
-    elif not pumps.cancelled():
+    try:
+        await asyncio.wait({pumps}, timeout=PIPE_GRACE)
+    finally:
+        if not pumps.done():
+            pumps.cancel()
+            # Nobody awaits the pumps after this; retrieve their end so asyncio does not log it.
+            pumps.add_done_callback(lambda f: f.cancelled() or f.exception())
+    if not pumps.cancelled():
         pumps.result()  # surface a failure in the pumps rather than losing it
 
 
