@@ -14,6 +14,7 @@ from koda.cancel import CancelToken
 from koda.tools.args import one_line, opt_int, req_str, scaled
 from koda.tools.base import Effect, OutputEmitter, ToolContext, ToolError, ToolResult
 from koda.tools.bash_effect import classify
+from koda.tools.schema import arguments, integer, string
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -62,18 +63,11 @@ class Bash:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "command": {"type": "string", "description": "Shell command to run."},
-                "timeout": {
-                    "type": "integer",
-                    "description": f"Seconds (default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT}).",
-                },
-            },
-            "required": ["command"],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            ["command"],
+            command=string("Shell command to run."),
+            timeout=integer(f"Seconds (default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT})."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         command = args.get("command")

@@ -12,6 +12,7 @@ from koda.tools.args import one_line, opt_bool, req_str
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.paths import display_path, fs_errors, resolve_in_project
 from koda.tools.read import is_binary
+from koda.tools.schema import FILE_PATH, arguments, boolean, string
 from koda.tools.write import atomic_write, unified_diff
 
 RESULT_DIFF_LINES = 30
@@ -41,23 +42,13 @@ class Edit:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File path, relative to the project root.",
-                },
-                "old_string": {"type": "string", "description": "Exact text to replace."},
-                "new_string": {"type": "string", "description": "Replacement text."},
-                "replace_all": {
-                    "type": "boolean",
-                    "description": "Replace every occurrence (default false).",
-                },
-            },
-            "required": ["path", "old_string", "new_string"],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            ["path", "old_string", "new_string"],
+            path=string(FILE_PATH),
+            old_string=string("Exact text to replace."),
+            new_string=string("Replacement text."),
+            replace_all=boolean("Replace every occurrence (default false)."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         return Effect.LOCAL_MUTATION

@@ -10,6 +10,7 @@ from koda.tools.args import one_line, opt_str, req_str, scaled
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.ignore import IgnoreRules, glob_to_regex, walk
 from koda.tools.paths import display_path, project_root, resolve_in_project, where
+from koda.tools.schema import arguments, string
 
 MAX_RESULTS = 200
 
@@ -24,15 +25,11 @@ class Glob:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "pattern": {"type": "string", "description": "Glob, relative to path."},
-                "path": {"type": "string", "description": "Directory to search (default .)."},
-            },
-            "required": ["pattern"],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            ["pattern"],
+            pattern=string("Glob, relative to path."),
+            path=string("Directory to search (default .)."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         return Effect.READ_ONLY

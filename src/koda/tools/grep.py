@@ -14,6 +14,7 @@ from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.ignore import Entry, IgnoreRules, glob_to_regex, walk
 from koda.tools.paths import display_path, project_root, resolve_in_project, where
 from koda.tools.read import SNIFF_BYTES, is_binary
+from koda.tools.schema import arguments, boolean, string
 
 MAX_MATCHES = 200
 MAX_LINE_CHARS = 300
@@ -29,30 +30,14 @@ class Grep:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "pattern": {"type": "string", "description": "Regex to search for."},
-                "path": {
-                    "type": "string",
-                    "description": "File or directory to search (default .).",
-                },
-                "glob": {
-                    "type": "string",
-                    "description": 'Only search files matching this, e.g. "*.py".',
-                },
-                "case_insensitive": {
-                    "type": "boolean",
-                    "description": "Ignore case (default false).",
-                },
-                "literal": {
-                    "type": "boolean",
-                    "description": "Treat pattern as plain text (default false).",
-                },
-            },
-            "required": ["pattern"],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            ["pattern"],
+            pattern=string("Regex to search for."),
+            path=string("File or directory to search (default .)."),
+            glob=string('Only search files matching this, e.g. "*.py".'),
+            case_insensitive=boolean("Ignore case (default false)."),
+            literal=boolean("Treat pattern as plain text (default false)."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         return Effect.READ_ONLY

@@ -9,6 +9,7 @@ from koda.tools.args import one_line, opt_bool, opt_str, scaled
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.ignore import IgnoreRules, walk
 from koda.tools.paths import display_path, project_root, resolve_in_project
+from koda.tools.schema import arguments, boolean, string
 
 MAX_ENTRIES = 500
 
@@ -23,21 +24,11 @@ class List:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "Directory, relative to the project root (default .).",
-                },
-                "recursive": {
-                    "type": "boolean",
-                    "description": "Include subdirectories (default false).",
-                },
-            },
-            "required": [],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            [],
+            path=string("Directory, relative to the project root (default .)."),
+            recursive=boolean("Include subdirectories (default false)."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         return Effect.READ_ONLY

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 from koda.tools.args import one_line, opt_int, req_str, scaled
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.paths import display_path, fs_errors, resolve_in_project
+from koda.tools.schema import FILE_PATH, arguments, integer, string
 
 MAX_LINES = 2000
 MAX_BYTES = 100_000
@@ -37,19 +38,12 @@ class Read:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File path, relative to the project root.",
-                },
-                "offset": {"type": "integer", "description": "First line to read (1-based)."},
-                "limit": {"type": "integer", "description": "Number of lines to read."},
-            },
-            "required": ["path"],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            ["path"],
+            path=string(FILE_PATH),
+            offset=integer("First line to read (1-based)."),
+            limit=integer("Number of lines to read."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         return Effect.READ_ONLY

@@ -14,6 +14,7 @@ from typing import Any
 from koda.tools.args import one_line, req_str
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.paths import display_path, fs_errors, resolve_in_project
+from koda.tools.schema import FILE_PATH, arguments, string
 
 PREVIEW_LINES = 40
 
@@ -70,18 +71,11 @@ class Write:
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
-        self.parameters: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File path, relative to the project root.",
-                },
-                "content": {"type": "string", "description": "The complete new file content."},
-            },
-            "required": ["path", "content"],
-            "additionalProperties": False,
-        }
+        self.parameters: dict[str, Any] = arguments(
+            ["path", "content"],
+            path=string(FILE_PATH),
+            content=string("The complete new file content."),
+        )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         return Effect.LOCAL_MUTATION
