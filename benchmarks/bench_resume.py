@@ -273,7 +273,7 @@ def main() -> None:
         f"info: of messages.load, plain SQLite fetchall of the {n:,} rows",
         raw,
         note=f"the other {big['load'] - raw:.1f} ms of load build MessageRow objects "
-        "(json.loads, frozen dataclass)",
+        "(json.loads, MessageRow objects)",
     )
     result.add(
         "in process: KodaAgent.create (not in the figures above)",
@@ -305,7 +305,7 @@ def main() -> None:
     result.add(
         f"info: request with {n:,}-message history, to_json + json.dumps",
         b.median(inproc["request_to_json_ms"]) + b.median(inproc["request_dumps_ms"]),
-        note=f"to_json (dataclasses.asdict) {b.median(inproc['request_to_json_ms']):.1f} + "
+        note=f"ChatRequest.to_json {b.median(inproc['request_to_json_ms']):.1f} + "
         f"dumps {b.median(inproc['request_dumps_ms']):.1f} ms; "
         f"{inproc['request_bytes'] / 1e6:.2f} MB",
     )
