@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from koda.engine.commands import EngineCommand, Interrupt, QueueNext
+from koda.engine.dispatch import CANCELLED_NOTE
 from koda.engine.events import (
     ApprovalRequest,
     EngineEvent,
@@ -22,7 +23,6 @@ from koda.engine.events import (
     Warn,
 )
 from koda.engine.history import build_history
-from koda.engine.turn import CANCELLED_NOTE
 from koda.providers.base import Message
 from koda.tools.base import Effect, ToolContext, ToolResult
 from koda.tools.catalog import ToolCatalog

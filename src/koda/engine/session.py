@@ -15,9 +15,10 @@ from koda.engine.events import Error, TurnEnd, TurnEndReason, TurnStart, Warn
 from koda.engine.file_tracker import FileTracker
 from koda.engine.inbox import Inbox
 from koda.engine.sink import EngineSink
+from koda.engine.stopped import TurnStopped
 from koda.engine.title import title_from_prompt
 from koda.engine.trust import TrustMode
-from koda.engine.turn import Turn, TurnStopped
+from koda.engine.turn import Turn
 from koda.providers.base import ImageData, LlmProvider, ProviderError
 from koda.store import SessionRow, Store
 
