@@ -161,3 +161,13 @@ def assert_valid_history(messages: list[Message]) -> None:
 def check_history() -> Callable[[list[Message]], None]:
     """The history validator, for tests (conftest is not importable by name)."""
     return assert_valid_history
+
+
+@pytest.fixture(autouse=True)
+def private_koda_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """No test reads or writes the developer's own sessions, settings or stored keys."""
+    home = tmp_path_factory.mktemp("koda-home")
+    monkeypatch.setenv("KODA_HOME", str(home))
+    return home

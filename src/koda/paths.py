@@ -20,3 +20,15 @@ def data_dir() -> Path:
 
 def database_path() -> Path:
     return data_dir() / "koda.db"
+
+
+def config_dir() -> Path:
+    """Settings and stored keys: KODA_HOME if set, else XDG_CONFIG_HOME/koda (~/.config/koda)."""
+    override = os.environ.get("KODA_HOME")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "darwin":
+        return data_dir()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "koda"

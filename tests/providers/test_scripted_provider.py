@@ -26,7 +26,7 @@ from koda.providers.base import (
     ToolCallChunk,
     ToolDefinition,
 )
-from koda.providers.catalog import ProviderSetupError, create_provider, resolve_name
+from koda.providers.catalog import ProviderSetupError, create_provider, resolve_host
 from koda.providers.scripted import ScriptedProvider, ScriptError, load_script
 
 
@@ -223,7 +223,7 @@ async def test_metadata() -> None:
 def test_catalog_builds_the_scripted_provider(tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
     config = KodaConfig(script='[{"text": "x"}]', script_log=str(log))
-    assert resolve_name(config, env={}) == "scripted"
+    assert resolve_host(config, env={}).name == "scripted"
     provider = create_provider(config, env={})
     assert provider.name == "scripted"
 
@@ -237,4 +237,4 @@ def test_catalog_errors_are_setup_errors() -> None:
         create_provider(KodaConfig(provider="scripted"), env={})
     with pytest.raises(ProviderSetupError, match="Unknown provider"):
         create_provider(KodaConfig(provider="nobody"), env={})
-    assert resolve_name(KodaConfig(), env={"OPENAI_API_KEY": "k"}) == "openai"
+    assert resolve_host(KodaConfig(), env={"OPENAI_API_KEY": "k"}).name == "openai"

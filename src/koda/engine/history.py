@@ -13,7 +13,10 @@ UNANSWERED_NOTE = (
 
 
 def tool_call_to_json(call: ToolCall) -> dict[str, Any]:
-    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+    data: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    if call.signature:
+        data["signature"] = call.signature
+    return data
 
 
 def _tool_call(raw: dict[str, Any]) -> ToolCall:
@@ -22,6 +25,7 @@ def _tool_call(raw: dict[str, Any]) -> ToolCall:
         id=str(raw.get("id")),
         name=str(raw.get("name")),
         arguments=args if isinstance(args, dict) else {},
+        signature=raw.get("signature"),
     )
 
 

@@ -14,6 +14,7 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    signature: str | None = None  # Gemini's thought signature, echoed back with the call
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def message_to_json(m: Message) -> dict[str, Any]:
         "thinking": m.thinking,
         "thinking_signature": m.thinking_signature,
         "tool_calls": [
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls
+            {"id": c.id, "name": c.name, "arguments": c.arguments, "signature": c.signature}
+            for c in m.tool_calls
         ],
         "tool_call_id": m.tool_call_id,
         "tool_name": m.tool_name,
@@ -88,6 +90,9 @@ def message_to_json(m: Message) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TokenUsage:
+    """Tokens of one reply. `prompt` is the uncached input only (cache reads and writes are
+    counted beside it); `completion` includes any `thinking` tokens."""
+
     prompt: int = 0
     completion: int = 0
     cache_read: int = 0
@@ -158,11 +163,23 @@ class AuthError(ProviderError):
 
 
 class LlmProvider(Protocol):
-    name: str
+    name: str  # the host's name in the catalog: "anthropic", "openrouter", "ollama", …
     default_model: str
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]: ...
 
     async def list_models(self) -> list[str]: ...
 
-    def capabilities(self, model: str) -> ModelCapabilities: ...
+    def capabilities(self, model: str) -> ModelCapabilities:
+        """What the provider's API said about `model` (see probe), else the table, else a floor."""
+        ...
+
+    async def probe(self, model: str) -> None:
+        """Ask the API about `model` where it can tell (context window); never raises."""
+        ...
+
+    def cost_usd(self, model: str, usage: TokenUsage) -> float | None:
+        """What a reply cost in US dollars, or None when the price is unknown."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -7,15 +7,7 @@ from collections.abc import Mapping
 
 from koda.config import KodaConfig
 from koda.providers.base import LlmProvider
-
-# Providers whose adapters are planned, with the variable that holds each one's key.
-KNOWN_KEYS: dict[str, str] = {
-    "anthropic": "ANTHROPIC_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "groq": "GROQ_API_KEY",
-}
+from koda.providers.hosts import HOSTS, Host, find_host
 
 HOW_TO_CONFIGURE = """\
 No model provider is configured, so Koda has nobody to ask.
@@ -24,7 +16,8 @@ Set the key of the provider you use, for example:
     export ANTHROPIC_API_KEY=...      (Anthropic)
     export OPENAI_API_KEY=...         (OpenAI)
     export GEMINI_API_KEY=...         (Google Gemini)
-or choose one explicitly with --provider NAME (or KODA_PROVIDER).
+or store one with `koda auth login PROVIDER`, or run a local server and pass
+--provider ollama (or lmstudio, vllm). Choose explicitly with --provider NAME (or KODA_PROVIDER).
 
 To see Koda work without any model, run:  koda demo"""
 
@@ -33,30 +26,62 @@ class ProviderSetupError(Exception):
     """No usable provider; the message tells the user what to do."""
 
 
-def resolve_name(config: KodaConfig, env: Mapping[str, str] | None = None) -> str:
+def resolve_host(config: KodaConfig, env: Mapping[str, str] | None = None) -> Host:
+    """The host asked for, else the scripted one if a script is set, else the first with a key."""
     env = os.environ if env is None else env
     if config.provider:
-        return config.provider.strip().lower()
+        host = find_host(config.provider)
+        if host is None:
+            names = ", ".join(sorted(HOSTS))
+            raise ProviderSetupError(f"Unknown provider '{config.provider}'. Known: {names}.")
+        return host
     if config.script:
-        return "scripted"
-    for name, key in KNOWN_KEYS.items():
-        if env.get(key):
-            return name
+        return HOSTS["scripted"]
+    from koda.providers.keys import stored_key
+
+    for host in HOSTS.values():
+        if host.key_env and (env.get(host.key_env) or stored_key(host.name)):
+            return host
     raise ProviderSetupError(HOW_TO_CONFIGURE)
 
 
-def create_provider(config: KodaConfig, env: Mapping[str, str] | None = None) -> LlmProvider:
-    name = resolve_name(config, env)
-    if name == "scripted":
-        return _scripted(config)
-    if name in KNOWN_KEYS:
+def base_url_for(host: Host, config: KodaConfig, env: Mapping[str, str]) -> str:
+    """--base-url / KODA_BASE_URL, else the vendor's own variable, else the catalog's URL."""
+    url = config.base_url or (env.get(host.base_url_env) if host.base_url_env else None)
+    return (url or host.base_url).rstrip("/")
+
+
+def api_key_for(host: Host, env: Mapping[str, str]) -> str | None:
+    if host.key_env is None:
+        return None
+    from koda.providers.keys import stored_key
+
+    key = env.get(host.key_env) or stored_key(host.name)
+    if not key:
         raise ProviderSetupError(
-            f"The {name} adapter is not part of this Koda build yet. "
-            "Use --provider scripted with KODA_SCRIPT, or run `koda demo`."
+            f"No API key for {host.name}: set {host.key_env}, or run `koda auth login {host.name}`."
         )
-    raise ProviderSetupError(
-        f"Unknown provider '{name}'. Known: scripted, {', '.join(KNOWN_KEYS)}."
-    )
+    return key
+
+
+def create_provider(config: KodaConfig, env: Mapping[str, str] | None = None) -> LlmProvider:
+    env = os.environ if env is None else env
+    host = resolve_host(config, env)
+    if host.wire == "scripted":
+        return _scripted(config)
+    key = api_key_for(host, env)
+    url = base_url_for(host, config, env)
+    if host.wire == "anthropic":
+        from koda.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(host, api_key=key, base_url=url)
+    if host.wire == "gemini":
+        from koda.providers.gemini import GeminiProvider
+
+        return GeminiProvider(host, api_key=key, base_url=url)
+    from koda.providers.openai_compat import OpenAICompatProvider
+
+    return OpenAICompatProvider(host, api_key=key, base_url=url)
 
 
 def _scripted(config: KodaConfig) -> LlmProvider:
@@ -70,6 +95,4 @@ def _scripted(config: KodaConfig) -> LlmProvider:
     try:
         return ScriptedProvider(load_script(config.script), log_path=config.script_log)
     except ScriptError as exc:
-        raise ProviderSetupError(
-            f"The script for the scripted provider is invalid: {exc}"
-        ) from None
+        raise ProviderSetupError(f"The scripted provider's script is invalid: {exc}") from None

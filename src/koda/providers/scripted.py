@@ -152,6 +152,15 @@ class ScriptedProvider:
     async def list_models(self) -> list[str]:
         return ["scripted"]
 
+    async def probe(self, model: str) -> None:
+        return None
+
+    def cost_usd(self, model: str, usage: TokenUsage) -> float | None:
+        return 0.0  # no model is called, so nothing is spent
+
+    async def aclose(self) -> None:
+        return None
+
     def capabilities(self, model: str) -> ModelCapabilities:
         return ModelCapabilities(context_window=200_000, max_output_tokens=16_384)
 
