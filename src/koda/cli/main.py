@@ -7,7 +7,7 @@ import sys
 
 from koda._version import __version__
 
-SUBCOMMANDS = ("sessions", "demo")
+SUBCOMMANDS = ("sessions", "demo", "auth")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +49,10 @@ def _dispatch(args: list[str]) -> int:
 
 
 def _subcommand(name: str, rest: list[str]) -> int:
+    if name == "auth":
+        from koda.cli.auth_cmd import run_auth
+
+        return run_auth(rest)
     if name == "sessions":
         from koda.cli.sessions_cmd import run_sessions
 

@@ -37,6 +37,8 @@ class RunSummary:
             self.current_text += event.text
         elif isinstance(event, ev.TextDone):
             self.last_text, self.current_text = self.current_text, ""
+        elif isinstance(event, ev.ReplyDiscarded):
+            self.current_text = ""
         elif isinstance(event, ev.Usage):
             self._add_usage(event)
         elif isinstance(event, ev.LoopCapReached):
@@ -111,6 +113,9 @@ class TextWriter:
             self.out.write("\n")
             self.out.flush()
             self._text_open = False
+
+    def _on_reply_discarded(self, e: ev.ReplyDiscarded) -> None:
+        self._note(f"koda: [the reply above broke off ({e.reason}); asking again]")
 
     def _on_thinking_start(self, e: ev.ThinkingStart) -> None:
         self._note("· thinking…")

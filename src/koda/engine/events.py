@@ -55,6 +55,15 @@ class TextDone(Tagged):
 
 
 @dataclass(frozen=True)
+class ReplyDiscarded(Tagged):
+    """The text and thinking streamed since the last TextDone belong to a reply that broke off;
+    it was thrown away and the request is sent again."""
+
+    TYPE = "reply_discarded"
+    reason: str
+
+
+@dataclass(frozen=True)
 class ThinkingStart(Tagged):
     TYPE = "thinking_start"
 
@@ -191,6 +200,7 @@ EngineEvent = (
     | TurnEnd
     | TextDelta
     | TextDone
+    | ReplyDiscarded
     | ThinkingStart
     | ThinkingDelta
     | ThinkingDone
@@ -216,6 +226,7 @@ EVENT_TYPES: dict[str, type[Tagged]] = registry(
     TurnEnd,
     TextDelta,
     TextDone,
+    ReplyDiscarded,
     ThinkingStart,
     ThinkingDelta,
     ThinkingDone,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from koda.store import SessionRow, Store
 
 log = logging.getLogger(__name__)
 
+PROBE_TIMEOUT = 3.0
 UNSANDBOXED_AUTO = (
     "Auto mode: commands run as plain subprocesses, without a sandbox, in this version of Koda. "
     "Use --mode safe to approve each change."
@@ -53,6 +55,7 @@ class KodaSession:
         self.title_set = title_set
         self.always_allow: set[str] = set()
         self._auto_warned = False
+        self._probed: str | None = None
 
     @classmethod
     def create(
@@ -94,6 +97,7 @@ class KodaSession:
 
         self.provider = create_provider(config)
         self.model = config.model or self.provider.default_model
+        self._probed = None
         self.db.sessions.update(self.id, provider=self.provider.name, model=self.model)
 
     def set_title_from_first_prompt(self) -> None:
@@ -103,6 +107,14 @@ class KodaSession:
         first = self.db.messages.first_user_text(self.id) or ""
         self.db.sessions.set_title_once(self.id, title_from_prompt(first))
         self.title_set = True
+
+    async def probe_model(self) -> None:
+        """Ask the provider once per model what it knows (its context window); bounded wait."""
+        if self._probed == self.model:
+            return
+        self._probed = self.model
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.provider.probe(self.model), PROBE_TIMEOUT)
 
     def interrupt(self) -> None:
         self.cancel.cancel()

@@ -5,9 +5,11 @@ The provider's usual environment variable always wins over a stored key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from koda.paths import config_dir
 
@@ -26,8 +28,44 @@ def _load() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
 
+KEYRING = "@keyring"  # the value stored in keys.json when the key itself is in the OS keyring
+KEYRING_SERVICE = "koda"
+
+
+class KeyringUnavailable(Exception):
+    """The OS keyring was asked for but cannot be used; the message says why."""
+
+
 def stored_key(provider: str) -> str | None:
-    return _load().get(provider)
+    value = _load().get(provider)
+    if value != KEYRING:
+        return value
+    try:
+        found = _keyring().get_password(KEYRING_SERVICE, provider)
+    except Exception:  # a locked or missing backend must not stop Koda; the key is just absent
+        return None
+    return found if isinstance(found, str) else None
+
+
+def save_key_in_keyring(provider: str, key: str) -> None:
+    try:
+        _keyring().set_password(KEYRING_SERVICE, provider, key)
+    except KeyringUnavailable:
+        raise
+    except Exception as exc:
+        raise KeyringUnavailable(f"the OS keyring refused the key: {exc}") from None
+    save_key(provider, KEYRING)
+
+
+def _keyring() -> Any:
+    try:
+        import keyring  # type: ignore[import-not-found]  # optional: only with --keyring
+    except ImportError:
+        raise KeyringUnavailable(
+            "the keyring package is not installed (pip install keyring); "
+            "without --keyring the key goes to a file only you can read"
+        ) from None
+    return keyring
 
 
 def stored_providers() -> list[str]:
@@ -43,8 +81,13 @@ def save_key(provider: str, key: str) -> Path:
 
 def delete_key(provider: str) -> bool:
     keys = _load()
-    if keys.pop(provider, None) is None:
+    value = keys.pop(provider, None)
+    if value is None:
         return False
+    if value == KEYRING:
+        # Already gone, or no backend: the file entry goes all the same.
+        with contextlib.suppress(Exception):
+            _keyring().delete_password(KEYRING_SERVICE, provider)
     _write(keys)
     return True
 

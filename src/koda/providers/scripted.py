@@ -156,7 +156,7 @@ class ScriptedProvider:
         return None
 
     def cost_usd(self, model: str, usage: TokenUsage) -> float | None:
-        return 0.0  # no model is called, so nothing is spent
+        return None  # a stand-in has no price; "unknown" is more honest than a made-up zero
 
     async def aclose(self) -> None:
         return None

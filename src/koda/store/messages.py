@@ -137,3 +137,40 @@ class MessageQueries:
             (session_id,),
         ).fetchone()
         return int(r[0]) if r else None
+
+    def compact(self, session_id: str, summary: str, keep_from_id: int) -> None:
+        """Replace the history before `keep_from_id` with `summary`, in one transaction.
+
+        Old rows are only marked compacted: kept for the record and for recall. The rows from
+        `keep_from_id` on are copied after the summary, so the history stays in id order; the
+        copies carry no usage, so token totals do not count them twice.
+        """
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            (last,) = self._conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM messages WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            self._conn.execute(
+                f"UPDATE messages SET compacted_at = {_NOW}"
+                " WHERE session_id = ? AND compacted_at IS NULL AND id <= ?",
+                (session_id, last),
+            )
+            self._conn.execute(
+                "INSERT INTO messages (session_id, role, content, completed_at)"
+                f" VALUES (?, 'user', ?, {_NOW})",
+                (session_id, summary),
+            )
+            self._conn.execute(
+                "INSERT INTO messages (session_id, role, content, thinking, thinking_signature,"
+                " tool_calls, tool_call_id, tool_name, tool_ok, full_output, images, agent,"
+                " created_at, completed_at)"
+                " SELECT session_id, role, content, thinking, thinking_signature, tool_calls,"
+                " tool_call_id, tool_name, tool_ok, full_output, images, agent, created_at,"
+                " completed_at FROM messages WHERE session_id = ? AND id >= ? AND id <= ?"
+                " AND completed_at IS NOT NULL ORDER BY id",
+                (session_id, keep_from_id, last),
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
