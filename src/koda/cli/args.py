@@ -40,6 +40,9 @@ class MainOptions:
     provider: str | None
     model: str | None
     base_url: str | None
+    max_tokens: int | None
+    thinking_budget: int | None
+    reasoning_effort: str | None
     project_root: Path
 
 
@@ -89,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", help="model provider (env KODA_PROVIDER)")
     p.add_argument("--model", help="model name (env KODA_MODEL)")
     p.add_argument("--base-url", help="provider base URL (env KODA_BASE_URL)")
+    p.add_argument("--max-tokens", type=_positive_int, metavar="N",
+                   help="the most tokens one reply may have (capped by the model's limit)")
+    p.add_argument("--thinking-budget", type=_positive_int, metavar="N",
+                   help="let the model think first, with up to N tokens (Anthropic, Gemini)")
+    p.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"),
+                   help="reasoning effort for models that take one (OpenAI-compatible)")
     p.add_argument(
         "--project-root",
         type=Path,
@@ -131,6 +140,9 @@ def parse_main(argv: list[str]) -> MainOptions:
         provider=ns.provider,
         model=ns.model,
         base_url=ns.base_url,
+        max_tokens=ns.max_tokens,
+        thinking_budget=ns.thinking_budget,
+        reasoning_effort=ns.reasoning_effort,
         project_root=root,
     )
 

@@ -25,7 +25,7 @@ from koda.engine.commands import (
 from koda.engine.session import KodaSession
 from koda.engine.trust import TrustMode, parse_mode
 from koda.paths import database_path
-from koda.providers.catalog import ProviderSetupError, create_provider
+from koda.providers.catalog import ProviderSetupError, choose_model, create_provider
 from koda.store import SessionRow, Store, StoreError
 from koda.store.sessions import AmbiguousSessionError, SessionNotFoundError
 
@@ -100,19 +100,25 @@ async def _run(options: MainOptions) -> int:
     explicit_mode = _mode(options.mode)
     config = from_environment().with_overrides(
         provider=options.provider, model=options.model, base_url=options.base_url,
-        max_iterations=options.max_turns,
+        max_iterations=options.max_turns, max_tokens=options.max_tokens,
+        thinking_budget=options.thinking_budget, reasoning_effort=options.reasoning_effort,
     )  # fmt: skip
     db = Store.open(database_path())
     try:
         agent = KodaAgent.create(options.project_root)
         row = _earlier_session(options, agent, db)
         provider = create_provider(config)
-        if row is None:
-            session = KodaSession.create(agent, db, provider, explicit_mode or DEFAULT_MODE, config)
-        else:
-            mode = explicit_mode or _stored_mode(row)
-            session = KodaSession.resume(agent, db, provider, row, mode, config)
-        return await _turn(options, session, config)
+        try:
+            config = config.with_overrides(model=await choose_model(provider, config))
+            if row is None:
+                mode = explicit_mode or DEFAULT_MODE
+                session = KodaSession.create(agent, db, provider, mode, config)
+            else:
+                mode = explicit_mode or _stored_mode(row)
+                session = KodaSession.resume(agent, db, provider, row, mode, config)
+            return await _turn(options, session, config)
+        finally:
+            await provider.aclose()
     finally:
         db.close()
 

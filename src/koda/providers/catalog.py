@@ -96,3 +96,21 @@ def _scripted(config: KodaConfig) -> LlmProvider:
         return ScriptedProvider(load_script(config.script), log_path=config.script_log)
     except ScriptError as exc:
         raise ProviderSetupError(f"The scripted provider's script is invalid: {exc}") from None
+
+
+async def choose_model(provider: LlmProvider, config: KodaConfig) -> str:
+    """The model asked for, else the provider's default, else the first a local server offers."""
+    if config.model or provider.default_model:
+        return config.model or provider.default_model
+    try:
+        models = await provider.list_models()
+    except Exception as exc:  # a ProviderError, or anything odd a local server sends
+        raise ProviderSetupError(
+            f"Could not ask {provider.name} which models it has ({exc}). "
+            "Is the server running? Name one with --model."
+        ) from None
+    if not models:
+        raise ProviderSetupError(
+            f"{provider.name} offers no models; load one in the server, or name it with --model."
+        )
+    return models[0]
