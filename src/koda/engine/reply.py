@@ -40,6 +40,9 @@ async def stream_reply(
     thinking_open = False
     text_seen = False
     async for chunk in provider.stream(request):
+        if isinstance(chunk, ThinkingChunk) and not chunk.text:
+            reply.signature = chunk.signature or reply.signature  # a late signature, no text
+            continue
         if isinstance(chunk, ThinkingChunk):
             if not thinking_open:
                 sink.emit(ThinkingStart())
