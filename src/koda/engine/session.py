@@ -21,6 +21,7 @@ from koda.engine.title import title_from_prompt
 from koda.engine.trust import TrustMode
 from koda.engine.turn import Turn
 from koda.providers.base import ImageData, LlmProvider, ProviderError
+from koda.providers.hosts import find_host
 from koda.store import SessionRow, Store
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,12 @@ class KodaSession:
             text,
             images=[{"media_type": i.media_type, "data": i.data} for i in images],
         )
+
+    @property
+    def wire(self) -> str:
+        """The wire format the provider speaks; signatures are only valid within one."""
+        host = find_host(self.provider.name)
+        return host.wire if host is not None else self.provider.name
 
     def set_mode(self, mode: TrustMode) -> None:
         self.mode = mode

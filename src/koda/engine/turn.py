@@ -22,6 +22,7 @@ from koda.engine.history import build_history, tool_call_to_json
 from koda.engine.inbox import Inbox
 from koda.engine.loop_guard import LoopGuard
 from koda.engine.reply import Reply, stream_reply
+from koda.engine.signatures import for_wire, tag, tag_calls
 from koda.engine.sink import EngineSink
 from koda.engine.stopped import TurnStopped
 from koda.providers.base import (
@@ -194,7 +195,7 @@ class Turn:
         return ChatRequest(
             model=self.session.model,
             system=agent.system_prompt,
-            messages=list(self.history),
+            messages=for_wire(self.history, self.session.wire),
             tools=list(agent.tool_definitions),
             max_tokens=min(cfg.max_tokens, limit),
             temperature=cfg.temperature,
@@ -224,13 +225,15 @@ class Turn:
     def record_reply(self, reply: Reply) -> None:
         u = reply.usage
         cost = self.session.provider.cost_usd(self.session.model, u)
+        signature = tag(reply.signature, self.session.wire)
+        calls = tag_calls(reply.tool_calls, self.session.wire)
         self.db.messages.insert(
             self.session.id,
             "assistant",
             reply.text,
             thinking=reply.thinking or None,
-            thinking_signature=reply.signature,
-            tool_calls=[tool_call_to_json(c) for c in reply.tool_calls],
+            thinking_signature=signature,
+            tool_calls=[tool_call_to_json(c) for c in calls],
             usage={"prompt": u.prompt, "completion": u.completion, "cache_read": u.cache_read,
                    "cache_write": u.cache_write, "thinking": u.thinking},
             cost_usd=cost,
@@ -238,7 +241,7 @@ class Turn:
         if reply.text or reply.tool_calls:  # an empty reply is left out, as build_history does
             self.history.append(
                 Message(role="assistant", content=reply.text, thinking=reply.thinking or None,
-                        thinking_signature=reply.signature, tool_calls=list(reply.tool_calls))
+                        thinking_signature=signature, tool_calls=calls)
             )  # fmt: skip
         self.sink.emit(Usage(u.prompt, u.completion, u.cache_read, u.cache_write, u.thinking, cost))
         window = self.session.provider.capabilities(self.session.model).context_window
