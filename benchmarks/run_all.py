@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("bench_step_overhead.py", ["--runs", "3"]),
     ("bench_resume.py", ["--runs", "3"]),
     ("bench_first_request.py", ["--runs", "1"]),
+    ("bench_stream.py", ["--runs", "2", "--chunks", "2000", "--startup-runs", "3"]),
 ]
 
 

@@ -35,12 +35,17 @@ OVERFLOW_PHRASES = (
 )  # fmt: skip
 
 
-def make_client() -> httpx2.AsyncClient:
+def make_client(base_url: str = "") -> httpx2.AsyncClient:
     connect = _env_seconds("KODA_CONNECT_TIMEOUT_SECS", CONNECT_TIMEOUT)
     read = _env_seconds("KODA_READ_TIMEOUT_SECS", READ_TIMEOUT)
+    # A plain-http server (a local model) needs no TLS; building the context costs ~50 ms.
+    plain = base_url.startswith("http://")
     # trust_env: a user's HTTPS_PROXY / NO_PROXY and CA settings keep working.
     return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(read, connect=connect), trust_env=True, follow_redirects=False
+        timeout=httpx2.Timeout(read, connect=connect),
+        trust_env=True,
+        follow_redirects=False,
+        verify=not plain,
     )
 
 
