@@ -92,12 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", help="model provider (env KODA_PROVIDER)")
     p.add_argument("--model", help="model name (env KODA_MODEL)")
     p.add_argument("--base-url", help="provider base URL (env KODA_BASE_URL)")
-    p.add_argument("--max-tokens", type=_positive_int, metavar="N",
-                   help="the most tokens one reply may have (capped by the model's limit)")
-    p.add_argument("--thinking-budget", type=_positive_int, metavar="N",
-                   help="let the model think first, with up to N tokens (Anthropic, Gemini)")
-    p.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"),
-                   help="reasoning effort for models that take one (OpenAI-compatible)")
+    p.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="the most tokens one reply may have (capped by the model's limit)",
+    )
+    p.add_argument(
+        "--thinking-budget",
+        type=_positive_int,
+        metavar="N",
+        help="let the model think first, with up to N tokens (Anthropic, Gemini)",
+    )
+    p.add_argument(
+        "--reasoning-effort",
+        choices=("minimal", "low", "medium", "high"),
+        help="reasoning effort for models that take one (OpenAI-compatible)",
+    )
     p.add_argument(
         "--project-root",
         type=Path,

@@ -173,7 +173,7 @@ class GeminiProvider:
 
     def _http(self) -> httpx2.AsyncClient:
         if self._client is None:
-            self._client = http.make_client()
+            self._client = http.make_client(self._root)
         return self._client
 
     @asynccontextmanager

@@ -26,7 +26,7 @@ HOSTS: dict[str, Host] = {
     h.name: h
     for h in (
         Host("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY",
-             "claude-sonnet-4-5", "ANTHROPIC_BASE_URL"),
+             "claude-sonnet-4-6", "ANTHROPIC_BASE_URL"),
         Host("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4.1",
              "OPENAI_BASE_URL"),
         Host("gemini", "gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY",
