@@ -13,6 +13,12 @@ The key is read from the `x-goog-api-key` header (or a `key` query parameter).
 
 Every request is recorded (method, path, query, headers, raw bytes, parsed JSON) for assertions.
 
+Each streamGenerateContent request is first checked as the API checks it (`validate_request`:
+roles, empty parts, inline data, function call / response turns and counts, Gemini 3 thought
+signatures); a request the API would refuse gets its 400 INVALID_ARGUMENT, is added to
+`rejected`, and uses up no scripted reply. With `strict_signatures`, every thoughtSignature must
+be one this server sent.
+
 Use:
     with GeminiFake() as fake:
         fake.push(Reply(text="hello"), rate_limited(), Reply(tool_calls=[Call("Read", {...})]))
@@ -22,8 +28,11 @@ Use:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -167,6 +176,16 @@ class Reply:
         if self.thoughts_tokens is not None:
             usage["thoughtsTokenCount"] = self.thoughts_tokens
         return usage
+
+
+def _signatures_in(events: list[dict[str, Any]]) -> set[str]:
+    return {
+        str(part["thoughtSignature"])
+        for event in events
+        for candidate in event.get("candidates") or []
+        for part in (candidate.get("content") or {}).get("parts") or []
+        if part.get("thoughtSignature")
+    }
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -325,6 +344,254 @@ DEFAULT_MODELS = [
 ]
 
 
+# -- request validation, as the API does it ----------------------------------------------------
+
+_DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse",
+                "executableCode", "codeExecutionResult")  # fmt: skip
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
+# The image formats Gemini reads (no GIF, no BMP), with the bytes each one starts with.
+_IMAGE_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+    "image/webp": (b"RIFF",), "image/heic": (b"",), "image/heif": (b"",),
+}  # fmt: skip
+SIGNATURE_DOCS = "https://ai.google.dev/gemini-api/docs/thought-signatures"
+
+
+class Invalid(Exception):
+    """A request the API refuses with 400 INVALID_ARGUMENT; the text is the API's own."""
+
+
+def validate_request(
+    body: Any, model: str = "", *, signatures: set[str] | None = None, sniff_images: bool = False
+) -> str | None:
+    """The message of the 400 INVALID_ARGUMENT the API answers `body` with, or None.
+
+    Checks what generateContent enforces on `contents`: roles only "user" and "model", no
+    content without parts and no part without data (an empty text part counts as none), inline
+    data that is base64, function calls and responses with names, a function call turn right
+    after a user or function response turn, a function response turn right after the function
+    call turn with one response per call (names matching), and function declaration names. For
+    Gemini 3 models, the first function call of each step of the current turn must carry its
+    thoughtSignature. With `signatures`, every thoughtSignature must be one this server issued
+    (the API verifies its own signatures); with `sniff_images`, inline images must decode to
+    their declared format.
+    """
+    try:
+        _check_request(_camel(body), model, signatures, sniff_images)
+    except Invalid as exc:
+        return str(exc)
+    return None
+
+
+def _camel(node: Any) -> Any:
+    """Field names as camelCase: the API reads proto JSON, which accepts snake_case too (the
+    google-genai SDK sends `inline_data`, `function_call`, …)."""
+    if isinstance(node, dict):
+        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): _camel(v)
+                for k, v in node.items()}  # fmt: skip
+    if isinstance(node, list):
+        return [_camel(v) for v in node]
+    return node
+
+
+def _check_request(body: Any, model: str, signatures: set[str] | None, sniff_images: bool) -> None:
+    if not isinstance(body, dict):
+        raise Invalid("Invalid JSON payload received.")
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise Invalid("* GenerateContentRequest.contents: contents is not specified\n")
+    system = body.get("systemInstruction")
+    if system is not None:
+        parts = system.get("parts") if isinstance(system, dict) else None
+        if not isinstance(parts, list) or not parts:
+            raise Invalid(
+                "* GenerateContentRequest.system_instruction.parts: contents.parts must not be "
+                "empty.\n"
+            )
+    _check_tools(body.get("tools"))
+    for i, content in enumerate(contents):
+        _check_content(i, content, signatures, sniff_images)
+    _check_turns(contents)
+    if model.removeprefix("models/").startswith("gemini-3"):
+        _check_current_turn_signatures(contents)
+
+
+def _check_tools(tools: Any) -> None:
+    for t, tool in enumerate(tools if isinstance(tools, list) else []):
+        declarations = tool.get("functionDeclarations") if isinstance(tool, dict) else None
+        for k, declaration in enumerate(declarations or []):
+            name = declaration.get("name") if isinstance(declaration, dict) else None
+            if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+                raise Invalid(
+                    f"* GenerateContentRequest.tools[{t}].function_declarations[{k}].name: "
+                    "Invalid function name. Must start with a letter or an underscore. Must be "
+                    "alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes "
+                    "(-), with a maximum length of 64.\n"
+                )
+
+
+def _check_content(i: int, content: Any, signatures: set[str] | None, sniff_images: bool) -> None:
+    if not isinstance(content, dict):
+        raise Invalid(f"Invalid value at 'contents[{i}]' (type.googleapis.com/google.ai."
+                      "generativelanguage.v1beta.Content)")  # fmt: skip
+    role = content.get("role", "user")
+    if role not in ("user", "model"):
+        raise Invalid("Please use a valid role: user, model.")
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise Invalid(
+            f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n"
+        )
+    for j, part in enumerate(parts):
+        where = f"contents[{i}].parts[{j}]"
+        if not isinstance(part, dict):
+            raise Invalid(f"Invalid value at '{where}' (type.googleapis.com/google.ai."
+                          "generativelanguage.v1beta.Part)")  # fmt: skip
+        fields = [f for f in _DATA_FIELDS if f in part]
+        if len(fields) > 1:
+            raise Invalid(
+                f"Invalid JSON payload received. Oneof field 'data' is already set. Cannot set "
+                f"'{fields[1]}'"
+            )
+        empty_text = fields == ["text"] and part["text"] == "" and "thoughtSignature" not in part
+        if not fields or empty_text:
+            raise Invalid(
+                f"* GenerateContentRequest.{where}.data: required oneof field 'data' must have "
+                "one initialized field\n"
+            )
+        signature = part.get("thoughtSignature")
+        if signature is not None:
+            _check_signature(where, signature, signatures)
+        kind = fields[0]
+        if kind == "text" and not isinstance(part["text"], str):
+            raise Invalid(f"Invalid value at '{where}.text' (TYPE_STRING)")
+        elif kind == "inlineData":
+            _check_inline_data(where, part["inlineData"], sniff_images)
+        elif kind == "functionCall":
+            _check_function_part(where, "function_call", part["functionCall"], "args")
+        elif kind == "functionResponse":
+            _check_function_part(where, "function_response", part["functionResponse"], "response")
+
+
+def _check_signature(where: str, signature: Any, signatures: set[str] | None) -> None:
+    try:
+        base64.b64decode(str(signature), validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid(
+            f"Invalid value at '{where}.thought_signature' (TYPE_BYTES), Base64 decoding failed "
+            f'for "{str(signature)[:40]}"'
+        ) from None
+    if signatures is not None and signature not in signatures:
+        raise Invalid("Corrupted thought signature.")
+
+
+def _check_inline_data(where: str, blob: Any, sniff_images: bool) -> None:
+    if not isinstance(blob, dict) or not isinstance(blob.get("mimeType"), str):
+        raise Invalid(f"* GenerateContentRequest.{where}.inline_data.mime_type: Field required\n")
+    data = blob.get("data")
+    mime = blob["mimeType"]
+    try:
+        raw = base64.b64decode(str(data), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not isinstance(data, str) or not raw:
+        raise Invalid(
+            f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed "
+            f'for "{str(data)[:40]}"'
+        )
+    if mime.startswith("image/"):
+        magic = _IMAGE_MAGIC.get(mime)
+        if magic is None:
+            raise Invalid(f"Unsupported MIME type: {mime}")
+        if sniff_images and not raw.startswith(magic):
+            raise Invalid(
+                "Unable to process input image. Please retry or report in "
+                "https://developers.generativeai.google/guide/troubleshooting"
+            )
+
+
+def _check_function_part(where: str, field: str, value: Any, payload: str) -> None:
+    if not isinstance(value, dict):
+        raise Invalid(f"Invalid value at '{where}.{field}'")
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        raise Invalid(f"* GenerateContentRequest.{where}.{field}.name: Name cannot be empty.\n")
+    inner = value.get(payload)
+    if inner is not None and not isinstance(inner, dict):
+        raise Invalid(
+            f"Invalid value at '{where}.{field}.{payload}' (type.googleapis.com/"
+            "google.protobuf.Struct)"
+        )
+
+
+def _calls(content: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p["functionCall"] for p in content["parts"] if "functionCall" in p]
+
+
+def _responses(content: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p["functionResponse"] for p in content["parts"] if "functionResponse" in p]
+
+
+def _check_turns(contents: list[dict[str, Any]]) -> None:
+    previous: dict[str, Any] | None = None
+    for content in contents:
+        role = content.get("role", "user")
+        calls, responses = _calls(content), _responses(content)
+        if calls and (role != "model" or previous is None or previous.get("role") == "model"):
+            raise Invalid(
+                "Please ensure that function call turn comes immediately after a user turn or "
+                "after a function response turn."
+            )
+        if responses and (role != "user" or previous is None or not _calls(previous)):
+            raise Invalid(
+                "Please ensure that function response turn comes immediately after a function "
+                "call turn."
+            )
+        if previous is not None and _calls(previous):
+            expected = _calls(previous)
+            if len(responses) != len(expected):
+                raise _count_mismatch()
+            if sorted(r["name"] for r in responses) != sorted(c["name"] for c in expected):
+                raise Invalid(
+                    "Please ensure that the name of each function response part matches the name "
+                    "of a function call part of the function call turn."
+                )
+        previous = content
+    if previous is not None and _calls(previous):
+        raise _count_mismatch()
+
+
+def _count_mismatch() -> Invalid:
+    return Invalid(
+        "Please ensure that the number of function response parts is equal to the number of "
+        "function call parts of the function call turn."
+    )
+
+
+def _check_current_turn_signatures(contents: list[dict[str, Any]]) -> None:
+    """Gemini 3: in the current turn (since the last user content that is more than function
+    responses), the first function call part of every step carries a thoughtSignature."""
+    start = 0
+    for i, content in enumerate(contents):
+        if content.get("role", "user") == "user" and any(
+            "functionResponse" not in p for p in content["parts"]
+        ):
+            start = i
+    for content in contents[start:]:
+        for j, part in enumerate(content["parts"]):
+            if "functionCall" not in part:
+                continue
+            if "thoughtSignature" not in part:
+                raise Invalid(
+                    "Function call is missing a thought_signature in functionCall parts. This is "
+                    "required for tools to work correctly, and missing thought_signature may lead "
+                    "to degraded model performance. Additional data, function call "
+                    f"`default_api:{part['functionCall']['name']}` , position {j + 1}. Please "
+                    f"refer to {SIGNATURE_DOCS} for more details."
+                )
+            break  # only the first call of a step is signed
+
+
 # -- the server --------------------------------------------------------------------------------
 
 
@@ -345,6 +612,14 @@ class GeminiFake:
         self.page_size = 1000
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
+        # Requests are checked as the API checks them; refused ones get its 400 and are kept here.
+        self.validate = True
+        self.rejected: list[tuple[Recorded, str]] = []
+        self.sniff_images = True  # also check that inline images decode to their format
+        # Thought signatures this server sent; with strict_signatures, every thoughtSignature in
+        # a request must be one of them (the API verifies its own, so another's fail).
+        self.strict_signatures = False
+        self.issued_signatures: set[str] = set()
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -424,7 +699,7 @@ def _handler(fake: GeminiFake) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(parts.query)
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
-            self._record(parts.path, query, raw)
+            entry = self._record(parts.path, query, raw)
             if not self._authorised(query):
                 return
             path = unquote(parts.path)
@@ -437,10 +712,20 @@ def _handler(fake: GeminiFake) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             try:
-                json.loads(raw)
+                body = json.loads(raw)
             except ValueError:
                 self._error(error_reply(400, "INVALID_ARGUMENT", "Invalid JSON payload received."))
                 return
+            if fake.validate:
+                model = path.removeprefix("/v1beta/models/").removesuffix(":streamGenerateContent")
+                issued = fake.issued_signatures if fake.strict_signatures else None
+                problem = validate_request(
+                    body, model, signatures=issued, sniff_images=fake.sniff_images
+                )
+                if problem is not None:
+                    fake.rejected.append((entry, problem))
+                    self._error(error_reply(400, "INVALID_ARGUMENT", problem))
+                    return
             reply = fake._next()
             if reply is None:
                 self._error(
@@ -450,17 +735,20 @@ def _handler(fake: GeminiFake) -> type[BaseHTTPRequestHandler]:
                 time.sleep(reply.first_delay)
                 self._error(reply)
             else:
+                fake.issued_signatures.update(_signatures_in(reply.events()))
                 self._stream(reply)
 
         # -- pieces ----------------------------------------------------------------------------
 
-        def _record(self, path: str, query: dict[str, list[str]], raw: bytes) -> None:
+        def _record(self, path: str, query: dict[str, list[str]], raw: bytes) -> Recorded:
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
             headers = {k.lower(): v for k, v in self.headers.items()}
-            fake._record(Recorded(self.command, path, query, headers, raw, body))
+            entry = Recorded(self.command, path, query, headers, raw, body)
+            fake._record(entry)
+            return entry
 
         def _authorised(self, query: dict[str, list[str]]) -> bool:
             key = self.headers.get("x-goog-api-key") or (query.get("key") or [None])[0]

@@ -9,6 +9,11 @@ other chunk carries `"usage": null`), and `data: [DONE]` last. Errors are JSON b
 GET /api/v0/models when given a list). Every request is recorded (method, path, headers, raw
 bytes, parsed JSON, arrival time on the monotonic clock) for assertions.
 
+Each chat request is first checked as the API checks it (`validate_request`: tool messages
+answering the assistant tool_calls just before them, every call answered, ids, content parts);
+a request the API would refuse gets its 400 error body, is added to `rejected`, and uses up no
+scripted reply. With `sniff_images`, image data URLs must also decode to a real PNG/JPEG/GIF/WebP.
+
 Use:
     with OpenAIFake() as fake:
         fake.push(Reply(text="hello"), rate_limited(0.05), Reply(tool_calls=[Call("Read", {...})]))
@@ -25,8 +30,11 @@ POST /_fake/reset forgets them; POST /_fake/default sets the answer ({"chunks": 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import contextlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -247,6 +255,333 @@ def _pieces(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+# -- request validation, as the API does it ----------------------------------------------------
+
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+USER_PARTS = ("text", "image_url", "input_audio", "file")
+IMAGE_FORMATS = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "gif": b"GIF8",
+                 "webp": b"RIFF"}  # fmt: skip
+MAX_TOOL_CALL_ID = 40
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_DATA_URL = re.compile(r"^data:image/([a-z]+);base64,(.*)$", re.DOTALL)
+
+
+class Invalid(Exception):
+    """A request the API refuses with 400; carries its `error` object."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.error = {
+            "message": message, "type": "invalid_request_error", "param": param, "code": code,
+        }  # fmt: skip
+
+
+def validate_request(body: Any, *, sniff_images: bool = True) -> dict[str, Any] | None:
+    """The `error` object of the 400 the API answers `body` with, or None when it accepts it.
+
+    Checks what Chat Completions enforces: model and messages present, valid roles and content
+    parts (text, well-formed image data URLs), assistant tool calls with non-empty ids of at most
+    40 characters and string arguments, every `tool` message answering a call of the assistant
+    message just before it, every call answered before the next user or assistant message, and
+    the parameters OpenAI's reasoning models refuse. `sniff_images`: the decoded image bytes
+    must be a PNG, JPEG, GIF or WebP, as the API finds when it reads the image.
+    """
+    try:
+        _check_request(body, sniff_images)
+    except Invalid as exc:
+        return exc.error
+    return None
+
+
+def _empty_array(where: str) -> Invalid:
+    return Invalid(
+        f"Invalid '{where}': empty array. Expected an array with minimum length 1, but got an "
+        "empty array instead.",
+        where,
+        "empty_array",
+    )
+
+
+def _missing(where: str) -> Invalid:
+    return Invalid(f"Missing required parameter: '{where}'.", where, "missing_required_parameter")
+
+
+def _check_request(body: Any, sniff_images: bool) -> None:
+    if not isinstance(body, dict):
+        raise Invalid(
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON.)"
+        )
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise Invalid("you must provide a model parameter")
+    messages = body.get("messages")
+    if messages is None:
+        raise _missing("messages")
+    if not isinstance(messages, list):
+        raise Invalid(
+            "Invalid type for 'messages': expected an array of objects, but got "
+            f"{type(messages).__name__} instead.",
+            "messages",
+            "invalid_type",
+        )
+    if not messages:
+        raise _empty_array("messages")
+    if "stream_options" in body and body.get("stream") is not True:
+        raise Invalid(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
+    _check_reasoning_params(model, body)
+    _check_tools(body.get("tools"))
+    for i, message in enumerate(messages):
+        _check_message(i, message, sniff_images)
+    _check_tool_pairing(messages)
+
+
+def _check_reasoning_params(model: str, body: dict[str, Any]) -> None:
+    name = model.rsplit("/", 1)[-1].lower()
+    if "/" in model or not name.startswith(("o1", "o3", "o4", "gpt-5")):
+        return
+    if "max_tokens" in body:
+        raise Invalid(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise Invalid(
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
+        )
+
+
+def _check_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise Invalid("Invalid type for 'tools': expected an array.", "tools", "invalid_type")
+    for t, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            raise Invalid(
+                f"Invalid value: '{kind}'. Supported values are: 'function' and 'custom'.",
+                f"tools[{t}].type",
+                "invalid_value",
+            )
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise _missing(f"tools[{t}].function")
+        name = function.get("name")
+        if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+            raise Invalid(
+                f"Invalid 'tools[{t}].function.name': string does not match pattern. Expected a "
+                "string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                f"tools[{t}].function.name",
+                "invalid_value",
+            )
+
+
+def _check_message(i: int, message: Any, sniff_images: bool) -> None:
+    if not isinstance(message, dict):
+        raise Invalid(
+            f"Invalid type for 'messages[{i}]': expected an object, but got "
+            f"{type(message).__name__} instead.",
+            f"messages[{i}]",
+            "invalid_type",
+        )
+    role = message.get("role")
+    if role not in ROLES:
+        raise Invalid(
+            f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', "
+            "'function', 'tool', and 'developer'.",
+            f"messages[{i}].role",
+            "invalid_value",
+        )
+    content = message.get("content")
+    if role == "assistant":
+        _check_assistant(i, message)
+        return
+    if content is None:
+        raise _missing(f"messages[{i}].content")
+    if role == "tool":
+        if not isinstance(message.get("tool_call_id"), str):
+            raise _missing(f"messages[{i}].tool_call_id")
+        _check_parts(i, content, ("text",))
+        return
+    _check_parts(i, content, USER_PARTS if role == "user" else ("text",), sniff_images)
+
+
+def _check_parts(i: int, content: Any, allowed: tuple[str, ...], sniff_images: bool = True) -> None:
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise Invalid(
+            f"Invalid type for 'messages[{i}].content': expected one of a string or array of "
+            "objects, but got an object instead.",
+            f"messages[{i}].content",
+            "invalid_type",
+        )
+    if not content:
+        raise _empty_array(f"messages[{i}].content")
+    for j, part in enumerate(content):
+        where = f"messages[{i}].content[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in allowed:
+            listed = ", ".join(f"'{a}'" for a in allowed[:-1])
+            supported = f"{listed}, and '{allowed[-1]}'" if listed else f"'{allowed[-1]}'"
+            raise Invalid(
+                f"Invalid value: '{kind}'. Supported values are: {supported}.",
+                f"{where}.type",
+                "invalid_value",
+            )
+        if kind == "text" and not isinstance(part.get("text"), str):
+            raise _missing(f"{where}.text")
+        if kind == "image_url":
+            _check_image_url(part, where, sniff_images)
+
+
+def _check_image_url(part: dict[str, Any], where: str, sniff: bool) -> None:
+    image = part.get("image_url")
+    if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+        raise _missing(f"{where}.image_url")
+    url = image["url"]
+    if url.startswith(("http://", "https://")):
+        return
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise Invalid(
+            f"Invalid '{where}.image_url.url'. Expected a base64-encoded data URL with an image "
+            "MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got an "
+            "unsupported value.",
+            f"{where}.image_url.url",
+            "invalid_value",
+        )
+    try:
+        raw = base64.b64decode(match.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    known = match.group(1) in IMAGE_FORMATS
+    if not raw or not known or (sniff and not raw.startswith(tuple(IMAGE_FORMATS.values()))):
+        raise Invalid(
+            "You uploaded an unsupported image. Please make sure your image has of one the "
+            "following formats: ['png', 'jpeg', 'gif', 'webp'].",
+            None,
+            "invalid_image_format",
+        )
+
+
+def _check_assistant(i: int, message: dict[str, Any]) -> None:
+    content = message.get("content")
+    calls = message.get("tool_calls")
+    if content is None and calls is None:
+        raise Invalid(
+            "Invalid value for 'content': expected a string, got null.",
+            f"messages.[{i}].content",
+        )
+    if content is not None:
+        _check_parts(i, content, ("text", "refusal"))
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        raise Invalid(
+            f"Invalid type for 'messages[{i}].tool_calls': expected an array of objects.",
+            f"messages[{i}].tool_calls",
+            "invalid_type",
+        )
+    if not calls:
+        raise _empty_array(f"messages[{i}].tool_calls")
+    for k, call in enumerate(calls):
+        where = f"messages[{i}].tool_calls[{k}]"
+        if not isinstance(call, dict):
+            raise _missing(where)
+        call_id = call.get("id")
+        if not isinstance(call_id, str):
+            raise _missing(f"{where}.id")
+        if not call_id:
+            raise Invalid(
+                f"Invalid '{where}.id': empty string. Expected a string with minimum length 1, "
+                "but got an empty string instead.",
+                f"{where}.id",
+                "empty_string",
+            )
+        if len(call_id) > MAX_TOOL_CALL_ID:
+            raise Invalid(
+                f"Invalid '{where}.id': string too long. Expected a string with maximum length "
+                f"{MAX_TOOL_CALL_ID}, but got a string with length {len(call_id)} instead.",
+                f"{where}.id",
+                "string_above_max_length",
+            )
+        if call.get("type") != "function":
+            raise Invalid(
+                f"Invalid value: '{call.get('type')}'. Supported values are: 'function'.",
+                f"{where}.type",
+                "invalid_value",
+            )
+        function = call.get("function")
+        if not isinstance(function, dict):
+            raise _missing(f"{where}.function")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise Invalid(
+                f"Invalid '{where}.function.name': empty string. Expected a string with minimum "
+                "length 1, but got an empty string instead.",
+                f"{where}.function.name",
+                "empty_string",
+            )
+        if not isinstance(function.get("arguments"), str):
+            raise Invalid(
+                f"Invalid type for '{where}.function.arguments': expected a string, but got "
+                f"{type(function.get('arguments')).__name__} instead.",
+                f"{where}.function.arguments",
+                "invalid_type",
+            )
+
+
+def _check_tool_pairing(messages: list[dict[str, Any]]) -> None:
+    calls: list[str] = []  # the ids of the assistant message the current tool run answers
+    pending: list[str] = []
+    in_run = False  # only tool messages since an assistant message with tool calls
+    for i, message in enumerate(messages):
+        if message["role"] == "tool":
+            call_id = message["tool_call_id"]
+            if not in_run:
+                raise Invalid(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
+            if call_id not in calls or call_id not in pending:
+                raise Invalid(
+                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' "
+                    "of previous message.",
+                    f"messages.[{i}].tool_call_id",
+                )
+            pending.remove(call_id)
+            continue
+        if pending:
+            raise _unanswered(pending, i)
+        calls = [c["id"] for c in message.get("tool_calls") or []]
+        pending = list(calls)
+        in_run = bool(calls)
+    if pending:
+        raise _unanswered(pending, len(messages))
+
+
+def _unanswered(pending: list[str], i: int) -> Invalid:
+    return Invalid(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to "
+        "each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        f"{', '.join(pending)}",
+        f"messages.[{i}].role",
+    )
+
+
 DEFAULT_MODELS = [
     {"id": "gpt-4.1", "object": "model", "created": CREATED, "owned_by": "system"},
     {"id": "gpt-4o-mini", "object": "model", "created": CREATED, "owned_by": "system"},
@@ -260,6 +595,10 @@ class OpenAIFake:
         self.replies: deque[Reply] = deque()
         self.default: Reply | None = None  # answer when nothing is queued
         self.requests: list[Recorded] = []
+        # Requests are checked as the API checks them; refused ones get its 400 and are kept here.
+        self.validate = True
+        self.sniff_images = False  # also check that image data decodes to a real image format
+        self.rejected: list[tuple[Recorded, dict[str, Any]]] = []
         self.models: list[dict[str, Any]] = list(DEFAULT_MODELS)
         self.lmstudio_models: list[dict[str, Any]] | None = None  # GET /api/v0/models
         self._lock = threading.Lock()
@@ -396,6 +735,12 @@ def _handler(fake: OpenAIFake) -> type[BaseHTTPRequestHandler]:
             if path != "/v1/chat/completions":
                 self._not_found()
                 return
+            if fake.validate:
+                problem = validate_request(rec.json, sniff_images=fake.sniff_images)
+                if problem is not None:
+                    fake.rejected.append((rec, problem))
+                    self._json(400, {"error": problem})
+                    return
             reply = fake.next_reply()
             if reply is None:
                 error = {"message": "fake: no reply scripted", "type": "server_error"}

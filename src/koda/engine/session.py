@@ -57,6 +57,7 @@ class KodaSession:
         self.always_allow: set[str] = set()
         self._auto_warned = False
         self._probed: str | None = None
+        self._retired: list[LlmProvider] = []
 
     @classmethod
     def create(
@@ -102,7 +103,9 @@ class KodaSession:
         """Switch provider and model from `config`; the stored history stays as it is."""
         from koda.providers.catalog import create_provider
 
-        self.provider = create_provider(config)
+        new = create_provider(config)
+        self._retired.append(self.provider)  # its connections close before the next turn
+        self.provider = new
         self.model = config.model or self.provider.default_model
         self._probed = None
         self.db.sessions.update(self.id, provider=self.provider.name, model=self.model)
@@ -141,6 +144,7 @@ class KodaSession:
         sink.emit(TurnStart(turn_id))
         reason = TurnEndReason("complete")
         try:
+            await self._close_retired()
             self._attach_images(pending_images)
             self._warn_unsandboxed(sink)
             async with inbox:
@@ -182,5 +186,12 @@ class KodaSession:
             sink.emit(Warn(UNSANDBOXED_AUTO))
             self._auto_warned = True
 
+    async def _close_retired(self) -> None:
+        while self._retired:
+            with contextlib.suppress(Exception):
+                await self._retired.pop().aclose()
+
     async def close(self) -> None:
         self.cancel.cancel()
+        await self._close_retired()
+        await self.provider.aclose()

@@ -324,14 +324,20 @@ def sanitize_id(raw: str) -> str:
 
 
 def _thinking_fits(messages: list[dict[str, Any]]) -> bool:
-    """With thinking on, the API requires the assistant message of an unfinished tool loop to
-    start with a thinking block; a loop begun without one (another provider, thinking switched
-    on mid-turn) is continued without thinking."""
-    if not messages or messages[-1]["role"] != "user" or len(messages) < 2:
+    """With thinking on, the API requires the assistant message that began an unfinished tool
+    loop to start with a thinking block; a loop begun without one (another provider, thinking
+    switched on mid-turn) is continued without thinking. Later steps of the loop need none:
+    Claude thinks once at the start of its turn, not again after each tool result."""
+    if len(messages) < 2 or not _continues_loop(messages[-1]):
         return True
-    if not any(b["type"] == "tool_result" for b in messages[-1]["content"]):
-        return True
-    return bool(messages[-2]["content"][0]["type"] == "thinking")
+    start = len(messages) - 2  # the assistant message the trailing results answer
+    while start >= 2 and _continues_loop(messages[start - 1]):
+        start -= 2  # that message was itself a step of the same loop
+    return bool(messages[start]["content"][0]["type"] == "thinking")
+
+
+def _continues_loop(message: dict[str, Any]) -> bool:
+    return message["role"] == "user" and any(b["type"] == "tool_result" for b in message["content"])
 
 
 def _mark_tail(messages: list[dict[str, Any]]) -> None:

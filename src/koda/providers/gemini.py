@@ -23,6 +23,7 @@ from koda.providers.base import (
     ChatRequest,
     ContextOverflowError,
     DoneChunk,
+    ImageData,
     Message,
     ModelCapabilities,
     NetworkError,
@@ -40,6 +41,8 @@ from koda.providers.sse import iter_sse
 
 API_VERSION = "v1beta"
 MAX_HOPS = 64  # continuation requests of one long reply
+# The image formats Gemini reads; others (GIF, BMP) are refused with HTTP 400.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
 
 # Gemini's own status names, as the HTTP status they stand for (errors inside a 200 stream).
 _STATUS_CODES = {
@@ -494,14 +497,20 @@ def to_contents(messages: list[Message]) -> list[dict[str, Any]]:
             add("model", _model_parts(m))
             open_calls = {c.id: c for c in m.tool_calls}
         else:
-            parts: list[dict[str, Any]] = [
-                {"inlineData": {"mimeType": i.media_type, "data": i.data}} for i in m.images
-            ]
+            parts: list[dict[str, Any]] = [_image(i) for i in m.images]
             if m.content:
                 parts.append({"text": m.content})
             add("user", parts)
     close_calls()
     return contents
+
+
+def _image(image: ImageData) -> dict[str, Any]:
+    """An image as inlineData, or a note in its place when Gemini cannot read its format (a GIF
+    attached while on another provider): one such image would make every request fail."""
+    if image.media_type in IMAGE_TYPES:
+        return {"inlineData": {"mimeType": image.media_type, "data": image.data}}
+    return {"text": f"[an {image.media_type} image was attached here; Gemini cannot read it]"}
 
 
 def _model_parts(m: Message) -> list[dict[str, Any]]:

@@ -28,10 +28,11 @@ CONNECT_TIMEOUT = 30.0
 READ_TIMEOUT = 300.0  # reasoning models may think for minutes before the first byte
 
 # Phrases providers use when the request is larger than the model's context window.
+# Specific phrases only: "string too long" (an over-long tool id) is not an overflow.
 OVERFLOW_PHRASES = (
     "context_length_exceeded", "context length", "context window", "maximum context",
-    "too many tokens", "prompt is too long", "input is too long", "too long", "token limit",
-    "exceeds the model", "request too large", "input token count",
+    "too many tokens", "prompt is too long", "input is too long", "exceeds the model",
+    "request too large", "input token count", "maximum number of tokens",
 )  # fmt: skip
 
 
