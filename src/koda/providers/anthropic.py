@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx2
 
 from koda.providers import http, models
+from koda.providers.adapter import HttpAdapter
 from koda.providers.base import (
     AuthError,
     ChatRequest,
@@ -66,19 +67,13 @@ STOP_REASONS = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpAdapter):
     """Claude through the Messages API (api.anthropic.com or a compatible gateway)."""
 
     def __init__(self, host: Host, *, api_key: str | None, base_url: str) -> None:
-        self.name = host.name
-        self.default_model = host.default_model
-        self._host = host
-        self._api_key = api_key
-        root = (base_url or host.base_url).rstrip("/")
+        super().__init__(host, api_key=api_key, base_url=base_url)
         # ANTHROPIC_BASE_URL is the host root; a URL given with /v1 already is accepted too.
-        self._root = root.removesuffix("/v1")
-        self._client: httpx2.AsyncClient | None = None
-        self._learned: dict[str, ModelCapabilities] = {}
+        self._root = self.base_url.removesuffix("/v1")
 
     # -- the protocol ----------------------------------------------------------------------------
 
@@ -87,7 +82,7 @@ class AnthropicProvider:
         parser = StreamParser(self.name)
         try:
             async with http.open_stream(
-                self._http(),
+                self.http(),
                 f"{self._root}/v1/messages",
                 provider=self.name,
                 headers=self._headers(stream=True),
@@ -129,9 +124,6 @@ class AnthropicProvider:
             after = last
         return ids
 
-    def capabilities(self, model: str) -> ModelCapabilities:
-        return self._learned.get(model) or models.table_capabilities(model)
-
     async def probe(self, model: str) -> None:
         if not model:
             return
@@ -144,9 +136,6 @@ class AnthropicProvider:
             if isinstance(data.get("id"), str):
                 self._learn(data)
 
-    def cost_usd(self, model: str, usage: TokenUsage) -> float | None:
-        return models.cost_usd(model, usage, local=self._host.local)
-
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -154,15 +143,10 @@ class AnthropicProvider:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _http(self) -> httpx2.AsyncClient:
-        if self._client is None:
-            self._client = http.make_client()
-        return self._client
-
     def _headers(self, *, stream: bool = False) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
-        if self._api_key:
-            headers["x-api-key"] = self._api_key
+        if self.api_key:
+            headers["x-api-key"] = self.api_key
         if stream:
             headers["content-type"] = "application/json"
             headers["accept"] = "text/event-stream"
@@ -171,7 +155,7 @@ class AnthropicProvider:
     async def _get(self, url: str) -> Any:
         try:
             return await http.get_json(
-                self._http(), url, provider=self.name, headers=self._headers()
+                self.http(), url, provider=self.name, headers=self._headers()
             )
         except httpx2.InvalidURL:
             raise ProviderError(
@@ -185,7 +169,7 @@ class AnthropicProvider:
         output = item.get("max_tokens")
         if not isinstance(output, int) or isinstance(output, bool) or output <= 0:
             output = models.table_capabilities(str(item["id"])).max_output_tokens
-        self._learned[str(item["id"])] = ModelCapabilities(window, output)
+        self.learned[str(item["id"])] = ModelCapabilities(window, output)
 
 
 # -- the request -------------------------------------------------------------------------------

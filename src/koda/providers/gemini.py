@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx2
 
 from koda.providers import http, models
+from koda.providers.adapter import HttpAdapter
 from koda.providers.base import (
     AuthError,
     ChatRequest,
@@ -64,17 +65,12 @@ _REFUSALS = {
 }
 
 
-class GeminiProvider:
+class GeminiProvider(HttpAdapter):
     """One Gemini endpoint (Google's, or a gateway at GOOGLE_GEMINI_BASE_URL)."""
 
     def __init__(self, host: Host, *, api_key: str | None, base_url: str) -> None:
-        self.name = host.name
-        self.default_model = host.default_model
-        self._host = host
+        super().__init__(host, api_key=api_key, base_url=base_url)
         self._key = api_key or ""
-        self._root = base_url.rstrip("/")
-        self._client: httpx2.AsyncClient | None = None
-        self._learned: dict[str, ModelCapabilities] = {}
 
     # -- the LlmProvider protocol ---------------------------------------------------------------
 
@@ -101,7 +97,7 @@ class GeminiProvider:
         token = ""
         for _ in range(50):  # pages of 1,000; a bound, so a looping gateway cannot hang us
             query = f"?pageSize=1000&pageToken={quote(token)}" if token else "?pageSize=1000"
-            data = await self._get_json(f"{self._root}/{API_VERSION}/models{query}")
+            data = await self._get_json(f"{self.base_url}/{API_VERSION}/models{query}")
             entries = data.get("models") if isinstance(data, dict) else None
             for entry in entries if isinstance(entries, list) else []:
                 if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
@@ -115,8 +111,7 @@ class GeminiProvider:
         return names
 
     def capabilities(self, model: str) -> ModelCapabilities:
-        learned = self._learned.get(_bare(model))
-        return learned if learned is not None else models.table_capabilities(_bare(model))
+        return super().capabilities(_bare(model))
 
     async def probe(self, model: str) -> None:
         try:
@@ -129,15 +124,10 @@ class GeminiProvider:
         if isinstance(window, int) and window > 0:
             table = models.table_capabilities(_bare(model))
             out = output if isinstance(output, int) and output > 0 else table.max_output_tokens
-            self._learned[_bare(model)] = ModelCapabilities(window, out)
+            self.learned[_bare(model)] = ModelCapabilities(window, out)
 
     def cost_usd(self, model: str, usage: TokenUsage) -> float | None:
-        return models.cost_usd(_bare(model), usage, local=self._host.local)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        return super().cost_usd(_bare(model), usage)
 
     # -- the request ----------------------------------------------------------------------------
 
@@ -161,7 +151,7 @@ class GeminiProvider:
 
     def _max_output(self, request: ChatRequest) -> int:
         # Only a limit the API itself reported caps the request; a table guess never shrinks it.
-        learned = self._learned.get(_bare(request.model))
+        learned = self.learned.get(_bare(request.model))
         if learned is not None:
             return max(1, min(request.max_tokens, learned.max_output_tokens))
         return request.max_tokens
@@ -169,15 +159,10 @@ class GeminiProvider:
     # -- HTTP -----------------------------------------------------------------------------------
 
     def _model_url(self, model: str) -> str:
-        return f"{self._root}/{API_VERSION}/models/{_bare(model)}"
+        return f"{self.base_url}/{API_VERSION}/models/{_bare(model)}"
 
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._key} if self._key else {}
-
-    def _http(self) -> httpx2.AsyncClient:
-        if self._client is None:
-            self._client = http.make_client(self._root)
-        return self._client
 
     @asynccontextmanager
     async def _open(
@@ -186,7 +171,7 @@ class GeminiProvider:
         """Like http.open_stream, but an error body is read the Gemini way (status names,
         RetryInfo, an invalid key reported as HTTP 400)."""
         try:
-            async with self._http().stream("POST", url, headers=dict(headers), json=body) as resp:
+            async with self.http().stream("POST", url, headers=dict(headers), json=body) as resp:
                 if resp.status_code >= 400:
                     text = (await resp.aread()).decode("utf-8", errors="replace")
                     raise self._error(resp.status_code, text, resp.headers)
@@ -200,7 +185,7 @@ class GeminiProvider:
 
     async def _get_json(self, url: str) -> Any:
         try:
-            response = await self._http().get(url, headers=self._headers())
+            response = await self.http().get(url, headers=self._headers())
         except httpx2.TransportError as exc:
             raise self._network(exc) from None
         if response.status_code >= 400:

@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
-
 from koda.providers import models
+from koda.providers.adapter import HttpAdapter
 from koda.providers.base import (
     AuthError,
     ChatRequest,
@@ -45,7 +44,6 @@ from koda.providers.http import (
     OVERFLOW_PHRASES,
     error_for_status,
     get_json,
-    make_client,
     open_stream,
 )
 from koda.providers.sse import SseEvent, iter_sse
@@ -63,15 +61,9 @@ _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(HttpAdapter):
     def __init__(self, host: Host, *, api_key: str | None, base_url: str) -> None:
-        self.host = host
-        self.name = host.name
-        self.default_model = host.default_model
-        self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self._client: httpx2.AsyncClient | None = None
-        self._learned: dict[str, ModelCapabilities] = {}
+        super().__init__(host, api_key=api_key, base_url=base_url)
         # OpenAI's own models never write reasoning tags; elsewhere (open-weights models, local
         # servers, a custom OPENAI_BASE_URL) the tags and template tokens are sorted out.
         self._filter_tags = not (host.name == "openai" and self.base_url == host.base_url)
@@ -82,7 +74,7 @@ class OpenAICompatProvider:
         body = self.build_body(request)
         parser = StreamParser(self.name, filter_tags=self._filter_tags)
         async with open_stream(
-            self._http(),
+            self.http(),
             f"{self.base_url}/chat/completions",
             provider=self.name,
             headers=self._headers(),
@@ -106,7 +98,7 @@ class OpenAICompatProvider:
 
     async def list_models(self) -> list[str]:
         data = await get_json(
-            self._http(), f"{self.base_url}/models", provider=self.name, headers=self._headers()
+            self.http(), f"{self.base_url}/models", provider=self.name, headers=self._headers()
         )
         entries = data.get("data") if isinstance(data, dict) else None
         if not isinstance(entries, list):
@@ -119,7 +111,7 @@ class OpenAICompatProvider:
         return ids
 
     async def probe(self, model: str) -> None:
-        if model in self._learned:
+        if model in self.learned:
             return
         try:
             if self.host.name == "lmstudio":
@@ -130,17 +122,6 @@ class OpenAICompatProvider:
                 await self.list_models()
         except Exception:
             return  # the table's figure stands
-
-    def capabilities(self, model: str) -> ModelCapabilities:
-        return self._learned.get(model) or models.table_capabilities(model)
-
-    def cost_usd(self, model: str, usage: TokenUsage) -> float | None:
-        return models.cost_usd(model, usage, local=self.host.local)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
 
     # -- the request -----------------------------------------------------------------------
 
@@ -223,19 +204,14 @@ class OpenAICompatProvider:
         return clean
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-
-    def _http(self) -> httpx2.AsyncClient:
-        if self._client is None:
-            self._client = make_client(self.base_url)
-        return self._client
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     # -- what the host says about its models ----------------------------------------------
 
     async def _probe_lmstudio(self, model: str) -> None:
         root = self.base_url.removesuffix("/v1")
         data = await get_json(
-            self._http(), f"{root}/api/v0/models", provider=self.name, headers=self._headers()
+            self.http(), f"{root}/api/v0/models", provider=self.name, headers=self._headers()
         )
         for entry in data.get("data", []) if isinstance(data, dict) else []:
             if isinstance(entry, dict) and entry.get("id") == model:
@@ -251,7 +227,7 @@ class OpenAICompatProvider:
         output = top.get("max_completion_tokens") if isinstance(top, dict) else None
         if not (isinstance(output, int) and output > 0):
             output = min(models.table_capabilities(model).max_output_tokens, window)
-        self._learned[model] = ModelCapabilities(context_window=window, max_output_tokens=output)
+        self.learned[model] = ModelCapabilities(context_window=window, max_output_tokens=output)
 
 
 async def _first_line(lines: AsyncIterator[str]) -> str:
