@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,9 @@ from koda.providers.base import (
     RateLimitError,
 )
 from koda.providers.http import error_detail, error_for_status, retry_after
+
+if TYPE_CHECKING:
+    from conftest import Harness
 
 
 def body(message: str, **extra: object) -> str:
@@ -62,10 +66,7 @@ def test_error_detail_reads_every_vendor_shape() -> None:
     assert error_detail("plain text") == "plain text"
 
 
-async def test_closing_a_session_closes_old_and_current_providers(harness: object) -> None:
-    from conftest import Harness
-
-    assert isinstance(harness, Harness)
+async def test_closing_a_session_closes_old_and_current_providers(harness: Harness) -> None:
     session = harness.session([{"text": "x"}])
     closed: list[str] = []
     old = session.provider
