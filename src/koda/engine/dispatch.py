@@ -11,6 +11,8 @@ from koda.cancel import Cancelled, run_or_cancel
 from koda.engine.events import (
     ActionBlocked,
     ApprovalRequest,
+    AskUserRequest,
+    TodoUpdate,
     ToolCallResult,
     ToolCallStart,
     ToolOutputLine,
@@ -91,6 +93,12 @@ class ToolDispatch:
         if tool is None:
             names = ", ".join(self.session.agent.catalog.names())
             return None, f"Unknown tool '{call.name}'. Available tools: {names}."
+        allowed = self.session.allowed_tools
+        if allowed is not None and tool.name not in allowed:
+            return None, (
+                f"{tool.name} is not available while the active skill limits tools to "
+                f"{', '.join(sorted(allowed))}."
+            )
         if not isinstance(call.arguments, dict):
             return (
                 None,
@@ -133,6 +141,7 @@ class ToolDispatch:
             if refusal is not None:
                 self.finish(call, ToolResult(refusal, ok=False), answered)
                 return
+        await self.session.before_changes()
         self.start(call)
         result = await run_or_cancel(
             self.invoke(call, tool), self.session.cancel, grace=TOOL_STOP_GRACE
@@ -215,7 +224,18 @@ class ToolDispatch:
             file_tracker=self.session.file_tracker,
             emit_output=emit_output,
             context_window=window,
+            session_id=self.session.id,
+            store=self.db,
+            ask_user=self.ask_user,
+            data_dir=self.session.data_dir,
         )
+
+    async def ask_user(self, question: str, options: list[str]) -> str | None:
+        """A question for the human; None when nobody can answer (headless, sub-agents)."""
+        request_id = uuid.uuid4().hex
+        self.sink.emit(AskUserRequest(request_id, question, list(options)))
+        answer = await self.inbox.answer(request_id)
+        return answer or None
 
     async def invoke(self, call: ToolCall, tool: Tool) -> ToolResult:
         try:
@@ -233,15 +253,26 @@ class ToolDispatch:
     def finish(self, call: ToolCall, result: ToolResult, answered: set[str]) -> None:
         if call.id not in self.started:  # blocked, refused or unknown: still shown as a call
             self.start(call)
+        images = [{"media_type": i.media_type, "data": i.data} for i in result.images]
         self.db.messages.insert(
             self.session.id, "tool", result.output, tool_call_id=call.id, tool_name=call.name,
-            tool_ok=result.ok, full_output=result.full_output,
+            tool_ok=result.ok, full_output=result.full_output, images=images,
         )  # fmt: skip
         answered.add(call.id)
         self.history.append(
-            Message(role="tool", content=result.output, tool_call_id=call.id, tool_name=call.name)
-        )
+            Message(role="tool", content=result.output, tool_call_id=call.id,
+                    tool_name=call.name, images=list(result.images))
+        )  # fmt: skip
         self.sink.emit(ToolCallResult(call.id, call.name, result.output, result.ok))
+        self.act_on(result)
+
+    def act_on(self, result: ToolResult) -> None:
+        """What a tool asked of the engine besides its text."""
+        if "todo" in result.meta:
+            self.sink.emit(TodoUpdate(list(result.meta["todo"])))
+        if "allowed_tools" in result.meta:
+            allowed = result.meta["allowed_tools"]
+            self.session.allowed_tools = set(allowed) if allowed is not None else None
 
     def close_unanswered(self, calls: list[ToolCall], answered: set[str], note: str) -> None:
         for call in calls:

@@ -8,9 +8,18 @@ from koda.store import Store
 
 
 class FileTracker:
+    """Owned files live in the store; what was read lives in memory (a new process reads again)."""
+
     def __init__(self, db: Store, session_id: str) -> None:
         self._db = db
         self._session_id = session_id
+        self._reads: dict[Path, str] = {}
+
+    def record_read(self, path: Path, digest: str) -> None:
+        self._reads[path] = digest
+
+    def read_digest(self, path: Path) -> str | None:
+        return self._reads.get(path)
 
     def record_created(self, path: Path) -> None:
         self._db.sessions.add_owned_file(self._session_id, str(path))

@@ -20,6 +20,7 @@ from koda.engine.stopped import TurnStopped
 from koda.engine.title import title_from_prompt
 from koda.engine.trust import TrustMode
 from koda.engine.turn import Turn
+from koda.paths import data_dir
 from koda.providers.base import ImageData, LlmProvider, ProviderError
 from koda.providers.hosts import find_host
 from koda.store import SessionRow, Store
@@ -58,6 +59,9 @@ class KodaSession:
         self._auto_warned = False
         self._probed: str | None = None
         self._retired: list[LlmProvider] = []
+        # Set by a skill with `allowed-tools` while it is active; None means every tool.
+        self.allowed_tools: set[str] | None = None
+        self.data_dir = data_dir()
 
     @classmethod
     def create(
@@ -117,6 +121,9 @@ class KodaSession:
         first = self.db.messages.first_user_text(self.id) or ""
         self.db.sessions.set_title_once(self.id, title_from_prompt(first))
         self.title_set = True
+
+    async def before_changes(self) -> None:
+        """Called before a tool that may change files runs."""
 
     async def probe_model(self) -> None:
         """Ask the provider once per model what it knows (its context window); bounded wait."""

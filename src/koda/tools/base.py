@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from koda.cancel import CancelToken
+from koda.providers.base import ImageData
+from koda.store import Store
 
 
 class Effect(StrEnum):
@@ -35,6 +37,20 @@ class FileTracker(Protocol):
 
     def is_owned(self, path: Path) -> bool: ...
 
+    def record_read(self, path: Path, digest: str) -> None:
+        """The file's content (a hash of it) as the model last saw it in full."""
+        ...
+
+    def read_digest(self, path: Path) -> str | None: ...
+
+
+# Asks the user a question with optional answer choices; None when nobody can answer.
+AskUser = Callable[[str, list[str]], Awaitable[str | None]]
+
+
+async def nobody_to_ask(question: str, options: list[str]) -> str | None:
+    return None
+
 
 @dataclass
 class ToolContext:
@@ -43,6 +59,10 @@ class ToolContext:
     file_tracker: FileTracker
     emit_output: OutputEmitter = lambda line, stream: None
     context_window: int = 128_000
+    session_id: str = ""
+    store: Store | None = None  # for tools that read or keep session data (recall, todos)
+    ask_user: AskUser = nobody_to_ask
+    data_dir: Path | None = None  # Koda's own data folder (user memory, checkpoints)
 
 
 @dataclass
@@ -52,6 +72,9 @@ class ToolResult:
     output: str
     ok: bool = True
     full_output: str | None = None
+    images: list[ImageData] = field(default_factory=list)  # e.g. Read of a picture
+    # What the engine acts on besides the text: "todo" (items → a todo_update event) and
+    # "allowed_tools" (a skill narrowing the tools while it is active).
     meta: dict[str, Any] = field(default_factory=dict)
 
 
