@@ -108,7 +108,12 @@ class ToolDispatch:
         return tool, ""
 
     def effect_of(self, tool: Tool, call: ToolCall) -> Effect:
+        # A tool whose effect depends on the session (Delete of a file Koda created) says so.
+        owned_effect = getattr(tool, "owned_effect", None)
         try:
+            if owned_effect is not None:
+                effect: Effect = owned_effect(self.tool_context(call), call.arguments)
+                return effect
             return tool.effect(call.arguments)
         except Exception:  # a confused argument must not crash classification
             return Effect.LOCAL_MUTATION
