@@ -85,3 +85,17 @@ async def test_closing_a_session_closes_old_and_current_providers(harness: Harne
     session.provider.aclose = record_new  # type: ignore[method-assign]
     await session.close()
     assert closed == ["old", "new"]
+
+
+def test_a_local_server_that_is_not_running_fails_at_once_with_a_hint() -> None:
+    import httpx2
+
+    from koda.providers.base import NetworkError
+    from koda.providers.http import transport_error
+
+    local = transport_error("ollama", "http://localhost:11434/v1/chat/completions",
+                            httpx2.ConnectError("refused"))  # fmt: skip
+    assert not local.retryable and "Is the server running?" in local.message
+    remote = transport_error("openai", "https://api.openai.com/v1/chat/completions",
+                             httpx2.ConnectError("refused"))  # fmt: skip
+    assert isinstance(remote, NetworkError) and remote.retryable

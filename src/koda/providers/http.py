@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 
@@ -78,7 +79,7 @@ async def open_stream(
     except httpx2.TimeoutException as exc:
         raise NetworkError(f"{provider}: the request timed out ({type(exc).__name__})") from None
     except httpx2.TransportError as exc:
-        raise NetworkError(f"{provider}: network error: {exc or type(exc).__name__}") from None
+        raise transport_error(provider, url, exc) from None
 
 
 async def get_json(
@@ -87,13 +88,27 @@ async def get_json(
     try:
         response = await client.get(url, headers=dict(headers))
     except httpx2.TransportError as exc:
-        raise NetworkError(f"{provider}: network error: {exc or type(exc).__name__}") from None
+        raise transport_error(provider, url, exc) from None
     if response.status_code >= 400:
         raise error_for_status(provider, response.status_code, response.text, response.headers)
     try:
         return response.json()
     except ValueError:
         raise ProviderError(f"{provider}: the server's answer was not JSON") from None
+
+
+def transport_error(provider: str, url: str, exc: Exception) -> ProviderError:
+    """A refused connection to a server on this machine will not heal by waiting: say so at once.
+    Anything else on the network may be passing, and is retried."""
+    detail = str(exc) or type(exc).__name__
+    host = urlsplit(url).hostname or ""
+    if isinstance(exc, httpx2.ConnectError) and host in ("localhost", "127.0.0.1", "::1"):
+        root = url.split("/v1")[0] if "/v1" in url else url
+        return ProviderError(
+            f"{provider}: nothing answers at {root} ({detail}). Is the server running? "
+            "Start it, or point --base-url at it."
+        )
+    return NetworkError(f"{provider}: network error: {detail}")
 
 
 def error_for_status(
