@@ -105,10 +105,11 @@ async def test_rate_limit_carries_retry_after(
     assert "rate limiting" in info.value.message
 
 
-async def test_connection_refused_is_a_network_error() -> None:
+async def test_a_refused_local_gateway_is_said_at_once() -> None:
     provider = AnthropicProvider(HOSTS["anthropic"], api_key="k", base_url="http://127.0.0.1:9")
-    with pytest.raises(NetworkError) as info:
+    with pytest.raises(ProviderError, match="Is the server running") as info:
         await collect(provider, [])
+    assert not info.value.retryable
     assert_one_sentence(info.value)
     await provider.aclose()
 
