@@ -118,7 +118,8 @@ async def test_third_identical_call_carries_a_warning(harness: Harness) -> None:
     assert len(outputs) == 3
     assert "identical" not in outputs[0] and "identical" not in outputs[1]
     assert "identical Read call number 3 in a row" in outputs[2]
-    assert "hello world" in outputs[2]
+    # The file did not change, so the third Read says so instead of sending it again.
+    assert "unchanged since you last read it" in outputs[2]
     sent = session.provider.requests[-1].messages  # type: ignore[attr-defined]
     assert "One more identical call ends the turn" in sent[-1].content
 
@@ -161,7 +162,9 @@ async def test_identical_calls_in_one_reply_stop_and_close_the_rest(
     rows = harness.store.messages.load(session.id)
     results = {r.tool_call_id: r.content for r in rows if r.role == "tool"}
     assert set(results) == {"a", "b", "c", "d", "e"}
-    assert "hello world" in results["a"] and "identical" in results["c"]
+    # The three reads run together, so which one sends the text (the others say "unchanged")
+    # depends on timing; one of them does.
+    assert any("hello world" in results[k] for k in "abc") and "identical" in results["c"]
     assert "not run" in results["d"] and "not run" in results["e"]
     check_history(harness_history(harness, session))
 

@@ -11,16 +11,24 @@ from koda.tools.base import ToolContext
 
 
 class RecordingTracker:
-    """Remembers what tools report as created, like the engine's tracker without a store."""
+    """Remembers what tools report as created and read, like the engine's tracker without a
+    store."""
 
     def __init__(self) -> None:
         self.created: list[Path] = []
+        self.reads: dict[Path, str] = {}
 
     def record_created(self, path: Path) -> None:
         self.created.append(path)
 
     def is_owned(self, path: Path) -> bool:
         return path in self.created
+
+    def record_read(self, path: Path, digest: str) -> None:
+        self.reads[path] = digest
+
+    def read_digest(self, path: Path) -> str | None:
+        return self.reads.get(path)
 
 
 @pytest.fixture

@@ -11,7 +11,11 @@ from koda.providers.base import ToolDefinition
 from koda.tools.catalog import ToolCatalog, default_catalog
 from koda.tools.read import Read
 
-ORDER = ["Read", "Write", "Edit", "List", "Glob", "Grep", "Bash"]
+ORDER = [
+    "Read", "Write", "Edit", "Delete", "List", "Glob", "Grep", "Bash", "BashOutput", "BashStop",
+    "WebFetch", "WebSearch", "MemoryRead", "MemoryWrite", "TodoWrite", "AskUser",
+    "RecallContext", "ListSkills", "ActivateSkill",
+]  # fmt: skip
 
 
 def test_default_catalog_order() -> None:
@@ -39,7 +43,7 @@ def test_get_normalises_names(sent: str, expected: str) -> None:
     assert tool.name == expected
 
 
-@pytest.mark.parametrize("sent", ["", "reader", "shell", "delete_file", "file"])
+@pytest.mark.parametrize("sent", ["", "reader", "shell", "remove_file", "file"])
 def test_unknown_names_are_none(sent: str) -> None:
     assert default_catalog().get(sent) is None
 
@@ -63,13 +67,14 @@ def test_schemas_are_closed_objects_with_known_required_fields() -> None:
         assert schema["additionalProperties"] is False
         assert set(schema["required"]) <= set(schema["properties"])
         for prop in schema["properties"].values():
-            assert prop["type"] in {"string", "integer", "boolean"}
+            assert prop["type"] in {"string", "integer", "boolean", "array"}
             assert prop["description"]
 
 
 def test_definitions_are_small() -> None:
+    # The whole first request must stay under 16 KB (benchmarks/bench_first_request.py).
     size = len(json.dumps([asdict(d) for d in default_catalog().definitions()]))
-    assert size < 6000
+    assert size < 11_000
 
 
 def test_parameters_are_not_shared_between_instances() -> None:

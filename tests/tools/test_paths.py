@@ -10,7 +10,13 @@ import pytest
 
 from koda.tools.args import one_line, opt_bool, opt_int, opt_str, req_str
 from koda.tools.base import ToolError
-from koda.tools.paths import display_path, fs_errors, resolve_in_project
+from koda.tools.paths import (
+    check_parent_unmoved,
+    display_path,
+    fs_errors,
+    open_parent,
+    resolve_in_project,
+)
 
 
 def test_relative_path_resolves_inside(root: Path) -> None:
@@ -179,3 +185,69 @@ def test_realpath_is_used_not_lexical_normalisation(root: Path, outside: Path) -
     assert not real.is_relative_to(root.resolve())
     with pytest.raises(ToolError, match="outside the project"):
         resolve_in_project(root, "linkdir/../outside/secret.txt")
+
+
+# keep_link: the link itself, for Delete
+
+
+def test_keep_link_keeps_a_link_in_the_last_component(root: Path, outside: Path) -> None:
+    (root / "out").symlink_to(outside / "secret.txt")
+    assert resolve_in_project(root, "out", keep_link=True) == root.resolve() / "out"
+    with pytest.raises(ToolError, match="outside the project"):
+        resolve_in_project(root, "out")
+
+
+def test_keep_link_still_resolves_the_directories_on_the_way(root: Path, outside: Path) -> None:
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ToolError, match="outside the project"):
+        resolve_in_project(root, "escape/secret.txt", keep_link=True)
+    for raw in ["..", "a/../..", "."]:
+        resolved = Path(os.path.realpath(root / raw))
+        if resolved.is_relative_to(root.resolve()):
+            assert resolve_in_project(root, raw, keep_link=True) == resolved
+        else:
+            with pytest.raises(ToolError, match="outside the project"):
+                resolve_in_project(root, raw, keep_link=True)
+
+
+# open_parent: reaching a directory without following links
+
+
+def test_open_parent_gives_the_directory_and_creates_missing_ones(root: Path) -> None:
+    target = root.resolve() / "a" / "b" / "c.txt"
+    with open_parent(root, target, create=True) as fd:
+        assert os.path.samestat(os.fstat(fd), os.stat(root / "a" / "b"))
+        check_parent_unmoved(root, target, fd)
+
+
+def test_open_parent_refuses_a_link_on_the_way(root: Path, outside: Path) -> None:
+    (root / "sub").symlink_to(outside, target_is_directory=True)
+    target = root.resolve() / "sub" / "x.txt"  # as if it had been resolved before the swap
+    with (
+        pytest.raises(ToolError, match="'sub' was replaced by a symbolic link"),
+        open_parent(root, target),
+    ):
+        pass
+
+
+def test_open_parent_reports_a_file_on_the_way_as_an_os_error(root: Path) -> None:
+    (root / "plain").write_text("x")
+    with pytest.raises(NotADirectoryError), open_parent(root, root.resolve() / "plain" / "x"):
+        pass
+
+
+def test_open_parent_refuses_the_root_itself(root: Path) -> None:
+    with pytest.raises(ToolError, match="project root"), open_parent(root, root.resolve()):
+        pass
+
+
+def test_check_parent_unmoved_sees_a_rename(root: Path, outside: Path) -> None:
+    (root / "sub").mkdir()
+    target = root.resolve() / "sub" / "x.txt"
+    with open_parent(root, target) as fd:
+        (root / "sub").rename(root / "moved")
+        with pytest.raises(ToolError, match="moved or replaced while the tool ran"):
+            check_parent_unmoved(root, target, fd)
+        (root / "sub").symlink_to(outside, target_is_directory=True)
+        with pytest.raises(ToolError, match="moved or replaced while the tool ran"):
+            check_parent_unmoved(root, target, fd)

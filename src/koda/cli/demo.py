@@ -72,9 +72,8 @@ async def _demo(tmp: Path, *, fast: bool) -> int:
     provider = ScriptedProvider(load_script(json.dumps(script)))
     db = Store.open(tmp / "koda.db")
     try:
-        session = KodaSession.create(
-            KodaAgent.create(project), db, provider, TrustMode.SAFE, KodaConfig()
-        )
+        agent = KodaAgent.create(project)
+        session = KodaSession.create(agent, db, provider, TrustMode.SAFE, KodaConfig(), home=tmp)
         print(BANNER, file=sys.stderr)
         print(f"\n> {PROMPT}\n", file=sys.stderr)
         writer = TextWriter(sys.stdout, sys.stderr, show_results=True)

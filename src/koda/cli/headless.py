@@ -178,8 +178,11 @@ async def _turn(options: MainOptions, session: KodaSession, config: KodaConfig) 
     commands: asyncio.Queue[EngineCommand] = asyncio.Queue()
     sink = NobodyHere(writer, commands, session.mode, options.yes)
     session.add_user_message(options.prompt)
-    with _interrupts(commands):
-        await session.run_turn(config, [], sink, commands)
+    try:
+        with _interrupts(commands):
+            await session.run_turn(config, [], sink, commands)
+    finally:
+        await session.close()  # background commands end with the run
     writer.finish(session.id, extra)
     return _exit_code(writer.summary)
 

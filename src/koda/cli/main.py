@@ -7,7 +7,7 @@ import sys
 
 from koda._version import __version__
 
-SUBCOMMANDS = ("sessions", "demo", "auth")
+SUBCOMMANDS = ("sessions", "demo", "auth", "undo")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +49,10 @@ def _dispatch(args: list[str]) -> int:
 
 
 def _subcommand(name: str, rest: list[str]) -> int:
+    if name == "undo":
+        from koda.cli.undo_cmd import run_undo
+
+        return run_undo(rest)
     if name == "auth":
         from koda.cli.auth_cmd import run_auth
 

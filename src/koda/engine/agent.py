@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from koda.engine.instructions import load_instructions
 from koda.engine.prompt import system_prompt
+from koda.paths import config_dir
 from koda.providers.base import ToolDefinition
+from koda.skills import discover_skills
 from koda.tools.catalog import ToolCatalog, default_catalog
 
 
@@ -20,7 +23,17 @@ class KodaAgent:
     system_prompt: str
 
     @classmethod
-    def create(cls, project_root: Path, catalog: ToolCatalog | None = None) -> KodaAgent:
+    def create(
+        cls, project_root: Path, catalog: ToolCatalog | None = None, *, user_dir: Path | None = None
+    ) -> KodaAgent:
+        """Reads instruction files and skills once: the prompt then stays fixed for its sessions.
+
+        `user_dir` holds the user's AGENTS.md and skills/ (default: Koda's config folder).
+        """
         root = project_root.resolve()
         tools = catalog or default_catalog()
-        return cls(root, tools, tuple(tools.definitions()), system_prompt(root))
+        user = user_dir if user_dir is not None else config_dir()
+        # Skills are only offered when the model can activate them.
+        skills = discover_skills(root, user).skills if tools.get("ActivateSkill") else []
+        prompt = system_prompt(root, instructions=load_instructions(root, user), skills=skills)
+        return cls(root, tools, tuple(tools.definitions()), prompt)

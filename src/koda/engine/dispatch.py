@@ -107,6 +107,14 @@ class ToolDispatch:
             )
         return tool, ""
 
+    def undoes_own_work(self, tool: Tool, call: ToolCall) -> bool:
+        """Deleting a file this session created takes back Koda's own change: no approval,
+        in any mode (the tool says so by lowering its effect for such files)."""
+        return (
+            getattr(tool, "owned_effect", None) is not None
+            and self.effect_of(tool, call) != Effect.DESTRUCTIVE
+        )
+
     def effect_of(self, tool: Tool, call: ToolCall) -> Effect:
         # A tool whose effect depends on the session (Delete of a file Koda created) says so.
         owned_effect = getattr(tool, "owned_effect", None)
@@ -136,7 +144,7 @@ class ToolDispatch:
     async def gated(
         self, call: ToolCall, tool: Tool, effect: Effect, answered: set[str], warn_count: int
     ) -> None:
-        rule = verdict(self.session.mode, effect)
+        rule = "run" if self.undoes_own_work(tool, call) else verdict(self.session.mode, effect)
         if rule == "block":
             self.block(call, tool)
             self.finish(call, ToolResult(self.blocked_text(call, tool), ok=False), answered)
@@ -233,6 +241,7 @@ class ToolDispatch:
             store=self.db,
             ask_user=self.ask_user,
             data_dir=self.session.data_dir,
+            processes=self.session.processes,
         )
 
     async def ask_user(self, question: str, options: list[str]) -> str | None:

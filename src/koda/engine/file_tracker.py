@@ -21,6 +21,11 @@ class FileTracker:
     def read_digest(self, path: Path) -> str | None:
         return self._reads.get(path)
 
+    def forget_reads(self) -> None:
+        """After compaction the model no longer has the text it read: Read must show files
+        again instead of calling them unchanged, and Edit must ask for a fresh Read."""
+        self._reads.clear()
+
     def record_created(self, path: Path) -> None:
         self._db.sessions.add_owned_file(self._session_id, str(path))
 

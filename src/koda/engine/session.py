@@ -7,6 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from koda.cancel import Cancelled, CancelToken
 from koda.config import KodaConfig
@@ -24,6 +25,8 @@ from koda.paths import data_dir
 from koda.providers.base import ImageData, LlmProvider, ProviderError
 from koda.providers.hosts import find_host
 from koda.store import SessionRow, Store
+from koda.tools.processes import BackgroundProcesses
+from koda.undo import Checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class KodaSession:
         *,
         model: str,
         title_set: bool = False,
+        home: Path | None = None,
     ) -> None:
         self.id = id
         self.agent = agent
@@ -61,15 +65,26 @@ class KodaSession:
         self._retired: list[LlmProvider] = []
         # Set by a skill with `allowed-tools` while it is active; None means every tool.
         self.allowed_tools: set[str] | None = None
-        self.data_dir = data_dir()
+        self.data_dir = home or data_dir()  # `home`: a throwaway one (the demo, tests)
+        self.processes = BackgroundProcesses()
+        self.checkpoints = Checkpoints(agent.project_root, self.data_dir)
+        self._turn_id: str | None = None
+        self._checkpointed_turn: str | None = None
 
     @classmethod
     def create(
-        cls, agent: KodaAgent, db: Store, provider: LlmProvider, mode: TrustMode, config: KodaConfig
+        cls,
+        agent: KodaAgent,
+        db: Store,
+        provider: LlmProvider,
+        mode: TrustMode,
+        config: KodaConfig,
+        *,
+        home: Path | None = None,
     ) -> KodaSession:
         model = config.model or provider.default_model
         row = db.sessions.create(str(agent.project_root), mode.value, provider.name, model)
-        return cls(row.id, agent, db, provider, mode, model=model)
+        return cls(row.id, agent, db, provider, mode, model=model, home=home)
 
     @classmethod
     def resume(
@@ -123,7 +138,13 @@ class KodaSession:
         self.title_set = True
 
     async def before_changes(self) -> None:
-        """Called before a tool that may change files runs."""
+        """Checkpoint the project's files once a turn, before the turn's first change, so
+        `koda undo` can take the whole turn back."""
+        if self._checkpointed_turn == self._turn_id:
+            return
+        self._checkpointed_turn = self._turn_id
+        label = title_from_prompt(self.db.messages.last_user_text(self.id) or "")
+        await self.checkpoints.save(label)
 
     async def probe_model(self) -> None:
         """Ask the provider once per model what it knows (its context window); bounded wait."""
@@ -145,6 +166,7 @@ class KodaSession:
     ) -> None:
         """Answer the latest user message. TurnStart comes first and TurnEnd last, always."""
         turn_id = uuid.uuid4().hex
+        self._turn_id = turn_id
         self.cancel.reset()
         inbox = Inbox(commands, self.cancel)
         inbox.absorb_queued_text()  # what was sent between turns; stale answers are dropped
@@ -199,6 +221,10 @@ class KodaSession:
                 await self._retired.pop().aclose()
 
     async def close(self) -> None:
+        """End the session: its background commands stop, its connections close."""
         self.cancel.cancel()
-        await self._close_retired()
-        await self.provider.aclose()
+        try:
+            await self.processes.close_all()
+        finally:
+            await self._close_retired()
+            await self.provider.aclose()

@@ -176,6 +176,8 @@ class Turn:
         except CompactionError as exc:
             raise TurnStopped(f"{exc} ({cause})" if cause else str(exc)) from None
         self.history[:] = history  # in place: the tool dispatch shares this list
+        # What the model read is gone from its context; a Read must show files again.
+        self.session.file_tracker.forget_reads()
         self.sink.emit(Info("Compacted: earlier turns are now a summary."))
 
     async def compact_if_nearly_full(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,7 @@ from koda.providers.base import (
     ChatRequest,
     ContextOverflowError,
     DoneChunk,
+    ImageData,
     Message,
     ModelCapabilities,
     NetworkError,
@@ -232,7 +233,7 @@ def convert_messages(history: list[Message]) -> list[dict[str, Any]]:
             call_id = sanitize_id(msg.tool_call_id or "")
             if call_id in open_calls and call_id not in answered:
                 answered.add(call_id)
-                _append(out, "user", [_tool_result(call_id, msg.content)])
+                _append(out, "user", [_tool_result(call_id, msg.content, msg.images)])
             continue
         if msg.role == "assistant":
             blocks = _assistant_blocks(msg)
@@ -287,9 +288,12 @@ def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) 
     out.append({"role": role, "content": blocks})
 
 
-def _tool_result(call_id: str, content: str) -> dict[str, Any]:
+def _tool_result(call_id: str, content: str, images: Sequence[ImageData] = ()) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
-    if content:
+    if images:  # a result with pictures (Read of an image) is a list of text and image blocks
+        parts = [{"type": "text", "text": content}] if content.strip() else []
+        block["content"] = parts + [_image(i.media_type, i.data) for i in images]
+    elif content:
         block["content"] = content
     return block
 

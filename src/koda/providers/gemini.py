@@ -449,6 +449,9 @@ def to_contents(messages: list[Message]) -> list[dict[str, Any]]:
     contents: list[dict[str, Any]] = []
     open_calls: dict[str, ToolCall] = {}
     answered: set[str] = set()
+    # Images a tool returned, as inlineData parts after the step's functionResponse parts (in
+    # the same user turn: a function response turn may carry other parts after the responses).
+    images: list[dict[str, Any]] = []
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
         if not parts:
@@ -466,6 +469,8 @@ def to_contents(messages: list[Message]) -> list[dict[str, Any]]:
             "user",
             [_response(c.name, "[no result: the tool call did not finish]") for c in missing],
         )
+        add("user", images[:])
+        images.clear()
         open_calls.clear()
         answered.clear()
 
@@ -476,6 +481,9 @@ def to_contents(messages: list[Message]) -> list[dict[str, Any]]:
                 continue  # its call is not in the history: never sent
             answered.add(call.id)
             add("user", [_response(m.tool_name or call.name, m.content)])
+            if m.images:
+                images.append({"text": f"Images returned by {_call_label(call)}:"})
+                images.extend(_image(i) for i in m.images)
             continue
         close_calls()
         if m.role == "assistant":
@@ -488,6 +496,12 @@ def to_contents(messages: list[Message]) -> list[dict[str, Any]]:
             add("user", parts)
     close_calls()
     return contents
+
+
+def _call_label(call: ToolCall) -> str:
+    """The call as the model wrote it (Gemini's calls have no id to name it by)."""
+    args = json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
+    return f"{call.name} {args[:200]}{'…' if len(args) > 200 else ''}"
 
 
 def _image(image: ImageData) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from koda.providers.base import (
     ChatRequest,
     ContextOverflowError,
     DoneChunk,
+    ImageData,
     Message,
     ModelCapabilities,
     NetworkError,
@@ -161,16 +162,28 @@ class OpenAICompatProvider(HttpAdapter):
             out.append({"role": "system", "content": request.system})
         history = request.messages
         pending: list[tuple[str, str]] = []  # (Koda's id, wire id) of calls awaiting a result
+        # Tool messages carry text only: images a tool returned go in a user message right
+        # after the results of their step (joined with the user's own message when one follows).
+        images: list[dict[str, Any]] = []
         for i, m in enumerate(history):
             if m.role == "tool":
                 wire_id = _take(pending, m.tool_call_id or "")
                 if wire_id is not None:
                     out.append({"role": "tool", "tool_call_id": wire_id, "content": m.content})
+                    images.extend(_result_images(m, wire_id))
                 continue
             pending = []
             if m.role == "user":
-                out.append({"role": "user", "content": _user_content(m)})
+                content = _user_content(m)
+                if images:
+                    own = [{"type": "text", "text": content}] if content else []
+                    content = images + (own if isinstance(content, str) else content)
+                    images = []
+                out.append({"role": "user", "content": content})
                 continue
+            if images:
+                out.append({"role": "user", "content": images})
+                images = []
             answered = _answered(history, i)
             calls: list[dict[str, Any]] = []
             for k, c in enumerate(m.tool_calls):
@@ -189,6 +202,8 @@ class OpenAICompatProvider(HttpAdapter):
             if calls:
                 message["tool_calls"] = calls
             out.append(message)
+        if images:
+            out.append({"role": "user", "content": images})
         return out
 
     def _wire_id(self, call_id: str, fallback: str) -> str:
@@ -256,10 +271,23 @@ def _user_content(m: Message) -> str | list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     if m.content:
         parts.append({"type": "text", "text": m.content})
-    for image in m.images:
-        url = f"data:{image.media_type};base64,{image.data}"
-        parts.append({"type": "image_url", "image_url": {"url": url}})
-    return parts
+    return parts + _image_parts(m.images)
+
+
+def _image_parts(images: list[ImageData]) -> list[dict[str, Any]]:
+    return [
+        {"type": "image_url", "image_url": {"url": f"data:{i.media_type};base64,{i.data}"}}
+        for i in images
+    ]
+
+
+def _result_images(m: Message, wire_id: str) -> list[dict[str, Any]]:
+    """The images of tool result `m` as user content parts, introduced by a line naming the
+    call they came from."""
+    if not m.images:
+        return []
+    intro = f"Images returned by the {m.tool_name or 'tool'} call {wire_id}:"
+    return [{"type": "text", "text": intro}, *_image_parts(m.images)]
 
 
 def _answered(history: list[Message], i: int) -> set[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from koda.store.messages import MessageQueries
 from koda.store.migrations import SchemaTooNewError, migrate
+from koda.store.recall import RecallQueries
 from koda.store.sessions import SessionQueries
 
 BUSY_TIMEOUT_MS = 5000
@@ -44,6 +45,7 @@ class Store:
         self.path = path
         self.sessions = SessionQueries(conn)
         self.messages = MessageQueries(conn)
+        self.recall = RecallQueries(conn)
 
     @classmethod
     def open(cls, path: Path) -> Store:

@@ -116,6 +116,14 @@ class MessageQueries:
         ).fetchone()
         return str(r[0]) if r else None
 
+    def last_user_text(self, session_id: str) -> str | None:
+        r = self._conn.execute(
+            "SELECT content FROM messages WHERE session_id = ? AND role = 'user'"
+            " AND tool_call_id IS NULL ORDER BY id DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        return str(r[0]) if r else None
+
     def last_assistant_text(self, session_id: str) -> str | None:
         r = self._conn.execute(
             "SELECT content FROM messages WHERE session_id = ? AND role = 'assistant'"

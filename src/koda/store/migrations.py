@@ -63,6 +63,32 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
     );
     """,
+    # 2: full-text search over every message, compacted ones and full command outputs included.
+    # External content: the text lives once, in messages; the index is kept in step by triggers.
+    # Only edits to the indexed columns touch the index (compaction only sets compacted_at).
+    # tool_calls is left out: it carries opaque signatures that would bloat the index.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, full_output,
+        content = 'messages', content_rowid = 'id',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content, full_output)
+        VALUES (new.id, new.content, new.full_output);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, full_output)
+        VALUES ('delete', old.id, old.content, old.full_output);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, full_output ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, full_output)
+        VALUES ('delete', old.id, old.content, old.full_output);
+        INSERT INTO messages_fts (rowid, content, full_output)
+        VALUES (new.id, new.content, new.full_output);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -97,4 +123,15 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 def _split(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The statements of a script; a trigger body's inner `;` does not end its statement."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements

@@ -6,11 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from koda.cancel import CancelToken
 from koda.providers.base import ImageData
 from koda.store import Store
+
+if TYPE_CHECKING:
+    from koda.tools.processes import BackgroundProcesses
 
 
 class Effect(StrEnum):
@@ -63,6 +66,7 @@ class ToolContext:
     store: Store | None = None  # for tools that read or keep session data (recall, todos)
     ask_user: AskUser = nobody_to_ask
     data_dir: Path | None = None  # Koda's own data folder (user memory, checkpoints)
+    processes: BackgroundProcesses | None = None  # the session's background commands
 
 
 @dataclass

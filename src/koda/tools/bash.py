@@ -1,20 +1,22 @@
-"""Bash: run a shell command in the project, streaming its output, stoppable at any moment."""
+"""Bash: run a shell command in the project, streaming its output, stoppable at any moment.
+
+With `background`, the command keeps running after the call returns; BashOutput reads what it
+printed since and BashStop ends it. The session's BackgroundProcesses registry owns them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shutil
 import signal
-import time
 from typing import Any, Literal
 
 from koda.cancel import CancelToken
-from koda.tools.args import one_line, opt_int, req_str, scaled
+from koda.tools.args import one_line, opt_bool, opt_int, req_str, scaled
 from koda.tools.base import Effect, OutputEmitter, ToolContext, ToolError, ToolResult
 from koda.tools.bash_effect import classify
-from koda.tools.schema import arguments, integer, string
+from koda.tools.processes import BackgroundProcess, BackgroundProcesses, OutputSlice, stop_group
+from koda.tools.schema import arguments, boolean, integer, string
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -24,8 +26,8 @@ LINE_CUT = 2000
 # What one command may hold in memory; `yes` would otherwise fill it in seconds.
 KEEP_BYTES = 10_000_000
 READ_CHUNK = 65_536
-# How long processes get to exit after SIGTERM before SIGKILL.
-KILL_GRACE = 0.5
+# How long a background start waits for first output (or an early failure) before returning.
+START_WAIT = 1.0
 # How long output may stay open after the shell exits before we assume a background
 # process holds it.
 PIPE_GRACE = 0.5
@@ -57,17 +59,26 @@ class Bash:
     name = "Bash"
     description = (
         "Run a shell command in the project root; returns the exit code and combined "
-        "stdout/stderr (long output keeps head and tail). stdin is empty. Background jobs "
+        "stdout/stderr (long output keeps head and tail). stdin is empty. Jobs started with & "
         "are stopped when the command ends unless their output is redirected to a file."
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self, processes: BackgroundProcesses | None = None, *, background: bool = False
+    ) -> None:
+        # A registry given here wins; else the session's (ctx.processes); with neither
+        # (sub-agents), background runs are refused.
+        self._processes = processes
         # Per instance: a shared class-level dict could be mutated by any caller.
         self.parameters: dict[str, Any] = arguments(
             ["command"],
             command=string("Shell command to run."),
             timeout=integer(f"Seconds (default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT})."),
         )
+        if processes is not None or background:
+            self.parameters["properties"]["background"] = boolean(
+                "Keep it running (servers, watchers); returns an id for BashOutput/BashStop."
+            )
 
     def effect(self, args: dict[str, Any]) -> Effect:
         command = args.get("command")
@@ -79,9 +90,11 @@ class Bash:
     async def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         command = req_str(args, "command", allow_empty=False)
         timeout = opt_int(args, "timeout", DEFAULT_TIMEOUT, min=1, max=MAX_TIMEOUT)
+        if opt_bool(args, "background"):
+            return await self._start_background(ctx, command)
         try:
             proc = await asyncio.create_subprocess_exec(
-                shutil.which("bash") or "/bin/sh",
+                _shell(),
                 "-c",
                 command,
                 cwd=ctx.project_root,
@@ -95,7 +108,108 @@ class Bash:
             raise ToolError(f"Could not start the shell: {exc}.") from exc
         output = _Output(ctx.emit_output)
         ending = await _supervise(proc, output, ctx.cancel, timeout)
-        return _result(ctx, proc.returncode, ending, timeout, output)
+        result = _result(ctx, proc.returncode, ending, timeout, output)
+        if ending == "timeout" and "background" in self.parameters["properties"]:
+            result.output += "\n[for servers and watchers, use background: true]"
+        return result
+
+    async def _start_background(self, ctx: ToolContext, command: str) -> ToolResult:
+        if "background" not in self.parameters["properties"]:
+            raise ToolError("No background processes here; run the command in the foreground.")
+        processes = registry(self._processes, ctx)
+        process = processes.start(command, ctx.project_root, _shell())
+        await process.settle(START_WAIT)
+        code = process.exit_code()
+        if code is None:
+            header = f"Started {process.id} (pid {process.pid}); output so far:"
+            hint = f"[still running: BashOutput {process.id} reads more, BashStop ends it]"
+        else:
+            header = f"{process.id} {process.status()} within {START_WAIT:g} s; output:"
+            hint = ""
+        result = _slice_result(ctx, header, processes.read(process.id), hint)
+        result.ok = code in (None, 0)
+        result.meta = {"background_id": process.id, "exit_code": code}
+        return result
+
+
+class BashOutput:
+    name = "BashOutput"
+    description = "New output of a background Bash process, and whether it is still running."
+
+    def __init__(self, processes: BackgroundProcesses | None = None) -> None:
+        self._processes = processes
+        self.parameters: dict[str, Any] = arguments(
+            ["id"],
+            id=string("Id from Bash, like bg_1."),
+            since=integer("Line to start from (1 = all); default: lines not shown yet."),
+        )
+
+    def effect(self, args: dict[str, Any]) -> Effect:
+        return Effect.READ_ONLY
+
+    def summary(self, args: dict[str, Any]) -> str:
+        return f"BashOutput: {one_line(args.get('id', ''))}"
+
+    async def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+        id = req_str(args, "id", allow_empty=False)
+        since = opt_int(args, "since", 0, min=1) if args.get("since") is not None else None
+        processes = registry(self._processes, ctx)
+        process = processes.get(id)
+        header = f"{process.id} {_describe(process)}: {one_line(process.command)}"
+        return _slice_result(ctx, header, processes.read(id, since), "")
+
+
+class BashStop:
+    name = "BashStop"
+    description = "Stop a background Bash process (and everything it started)."
+
+    def __init__(self, processes: BackgroundProcesses | None = None) -> None:
+        self._processes = processes
+        self.parameters: dict[str, Any] = arguments(["id"], id=string("Id from Bash, like bg_1."))
+
+    def effect(self, args: dict[str, Any]) -> Effect:
+        # It only ends what this session started, but that is still a change on the machine.
+        return Effect.LOCAL_MUTATION
+
+    def summary(self, args: dict[str, Any]) -> str:
+        return f"BashStop: {one_line(args.get('id', ''))}"
+
+    async def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+        id = req_str(args, "id", allow_empty=False)
+        processes = registry(self._processes, ctx)
+        process = await processes.stop(id)
+        unread = processes.read(id)
+        return _slice_result(ctx, f"{process.id} {process.status()}; unread output:", unread, "")
+
+
+def registry(own: BackgroundProcesses | None, ctx: ToolContext) -> BackgroundProcesses:
+    processes = own or ctx.processes
+    if processes is None:
+        raise ToolError("No background processes here; run the command in the foreground.")
+    return processes
+
+
+def _shell() -> str:
+    return shutil.which("bash") or "/bin/sh"
+
+
+def _describe(process: BackgroundProcess) -> str:
+    status = process.status()
+    return f"{status} (pid {process.pid})" if status == "running" else status
+
+
+def _slice_result(ctx: ToolContext, header: str, out: OutputSlice, note: str) -> ToolResult:
+    """A background process's output lines under a header, long output shortened."""
+    if out.lines:
+        last = out.first + len(out.lines) - 1
+        header += f" [lines {out.first}-{last} of {out.total}]"
+    body = "\n".join(out.lines) if out.lines else "(no new output)"
+    short = _shorten(out.lines, scaled(ctx, MAX_LINES), scaled(ctx, MAX_BYTES))
+    notes = [note] if note else []
+    return ToolResult(
+        "\n".join([header, short or body, *notes]),
+        full_output="\n".join([header, body, *notes]) if short else None,
+    )
 
 
 async def _supervise(
@@ -121,7 +235,7 @@ async def _supervise(
         exited.cancel()
         cancelled.cancel()
         if ending != "done":
-            await _stop_group(proc.pid)
+            await stop_group(proc.pid)
         await _drain(pumps)
     return ending
 
@@ -156,50 +270,6 @@ async def _wait_exit(proc: asyncio.subprocess.Process, pumps: asyncio.Future[Any
             return False
     done, _ = await asyncio.wait({pumps}, timeout=PIPE_GRACE)
     return not done
-
-
-async def _stop_group(pgid: int) -> None:
-    """SIGTERM the whole process group, then SIGKILL whatever is left after a short grace."""
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        await asyncio.sleep(POLL)
-    _signal_group(pgid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    # Either error means the group is already gone.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return _has_running_member(pgid)
-
-
-def _has_running_member(pgid: int) -> bool:
-    """Whether a group member is more than a zombie.
-
-    killpg(pgid, 0) also succeeds for zombies, and a container's PID 1 may be slow to reap
-    the orphans, which would make every stop wait out the full grace. /proc tells them apart.
-    """
-    try:
-        entries = [e.path for e in os.scandir("/proc") if e.name.isdigit()]
-    except OSError:
-        return True  # no /proc (macOS): trust killpg
-    for entry in entries:
-        try:
-            with open(f"{entry}/stat", encoding="ascii", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 async def _drain(pumps: asyncio.Future[Any]) -> None:

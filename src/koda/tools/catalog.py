@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from koda.providers.base import ToolDefinition
+from koda.tools.ask_user import AskUser
 from koda.tools.base import Tool
-from koda.tools.bash import Bash
+from koda.tools.bash import Bash, BashOutput, BashStop
+from koda.tools.delete import Delete
 from koda.tools.edit import Edit
 from koda.tools.glob import Glob
 from koda.tools.grep import Grep
 from koda.tools.listing import List
+from koda.tools.memory import MemoryRead, MemoryWrite
 from koda.tools.read import Read
+from koda.tools.recall import RecallContext
+from koda.tools.skills import ActivateSkill, ListSkills
+from koda.tools.todo import TodoWrite
+from koda.tools.web_fetch import WebFetch
+from koda.tools.web_search import WebSearch
 from koda.tools.write import Write
 
 
@@ -45,4 +53,12 @@ class ToolCatalog:
 
 
 def default_catalog() -> ToolCatalog:
-    return ToolCatalog([Read(), Write(), Edit(), List(), Glob(), Grep(), Bash()])
+    """Every built-in tool, in the order the model sees them."""
+    return ToolCatalog(
+        [
+            Read(), Write(), Edit(), Delete(), List(), Glob(), Grep(),
+            Bash(background=True), BashOutput(), BashStop(), WebFetch(), WebSearch(),
+            MemoryRead(), MemoryWrite(), TodoWrite(), AskUser(), RecallContext(),
+            ListSkills(), ActivateSkill(),
+        ]
+    )  # fmt: skip

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 from koda.tools.args import one_line, opt_bool, req_str
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.paths import display_path, fs_errors, resolve_in_project
-from koda.tools.read import is_binary
+from koda.tools.read import content_digest, is_binary, last_seen
 from koda.tools.schema import FILE_PATH, arguments, boolean, string
 from koda.tools.write import atomic_write, unified_diff
 
@@ -22,6 +25,37 @@ CLOSEST_WINDOW = 12
 # Latin-1 file does not corrupt the rest of it.
 _CODEC = ("utf-8", "surrogateescape")
 
+# A line that stands for code the model left out ("// ... existing code ...", "# rest of the
+# file unchanged"): written literally, it would delete that code. Only a comment, or a line
+# with an ellipsis, whose whole text says so counts, so real code and comments pass.
+_COMMENT = re.compile(r"^(?://+|#+|/\*+|\*+|<!--|--|;+|\{/\*)\s*(?P<body>.*?)\s*(?:\*+/\}?|-->)?$")
+_ELLIPSIS = re.compile(r"\.\.\.|…")
+_NOUN = (
+    r"(?:code|file|function|method|class|implementation|logic|contents?|imports|methods|"
+    r"functions|body|tests|components?|modules?|lines|props|fields|cases|jsx|markup|html|"
+    r"styles|css|config|types|exports|handlers|routes|definitions|properties|variables)"
+)
+_STATUS = (
+    r"(?:(?:is |are |remains? |stays? |goes |left )?"
+    r"(?:unchanged|the same|as before|as is|here|goes here|omitted|not shown|untouched))"
+)
+_KIND = r"(?:other|more|remaining|same) " + _NOUN
+_LEFT_OUT = re.compile(
+    rf"(?:the )?(?:rest|remainder) of (?:the )?(?:\w+ )?{_NOUN}(?: {_STATUS})?|"
+    rf"(?:existing|original|previous|unchanged) {_NOUN}(?: {_STATUS})?|"
+    rf"(?:{_KIND}|{_NOUN}|(?:the )?rest|everything else) {_STATUS}|"
+    r"unchanged|omitted|same as before|no changes?"
+)
+# "// Other methods" may head real code; with an ellipsis it stands for code left out.
+_KIND_ONLY = re.compile(_KIND)
+
+
+@dataclass(frozen=True)
+class _Change:
+    old: str
+    new: str
+    replace_all: bool
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -30,24 +64,39 @@ class _Plan:
     before: str
     after: str
     count: int
+    edits: int
 
 
 class Edit:
     name = "Edit"
     description = (
-        "Replace exact text in a file. old_string must match the file exactly, including "
-        "indentation, and must be unique unless replace_all is true; include surrounding "
-        "lines to make it unique. Read the file first."
+        "Replace exact text in a file you have read. old_string must match exactly and be "
+        "unique unless replace_all. For several changes use edits (in order, all or none). "
+        "No placeholders like '// ... existing code' in new_string."
     )
 
     def __init__(self) -> None:
         # Per instance: a shared class-level dict could be mutated by any caller.
+        one = {"type": "string"}
         self.parameters: dict[str, Any] = arguments(
-            ["path", "old_string", "new_string"],
+            ["path"],
             path=string(FILE_PATH),
             old_string=string("Exact text to replace."),
             new_string=string("Replacement text."),
-            replace_all=boolean("Replace every occurrence (default false)."),
+            replace_all=boolean("Replace every occurrence."),
+            edits={
+                "type": "array",
+                "description": "Several changes at once.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "old_string": one,
+                        "new_string": dict(one),
+                        "replace_all": {"type": "boolean"},
+                    },
+                    "required": ["old_string", "new_string"],
+                },
+            },
         )
 
     def effect(self, args: dict[str, Any]) -> Effect:
@@ -65,25 +114,28 @@ class Edit:
         return unified_diff(plan.before, plan.after, plan.shown)
 
     async def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        return await asyncio.to_thread(self._run, ctx, args)
+        result, path, digest = await asyncio.to_thread(self._run, ctx, args)
+        # The model saw the change: a follow-up edit needs no new Read.
+        ctx.file_tracker.record_read(path, digest)
+        return result
 
-    def _run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    def _run(self, ctx: ToolContext, args: dict[str, Any]) -> tuple[ToolResult, Path, str]:
         plan = _plan(ctx, args)
+        data = plan.after.encode(*_CODEC)
         with fs_errors(plan.shown):
-            atomic_write(plan.path, plan.after.encode(*_CODEC))
+            atomic_write(ctx.project_root, plan.path, data)
         diff = unified_diff(plan.before, plan.after, plan.shown, max_lines=RESULT_DIFF_LINES)
-        return ToolResult(f"Edited {plan.shown}: replaced {plan.count} occurrence(s)\n{diff}")
+        edits = f" in {plan.edits} edits" if plan.edits > 1 else ""
+        result = ToolResult(
+            f"Edited {plan.shown}: replaced {plan.count} occurrence(s){edits}\n{diff}"
+        )
+        return result, plan.path, content_digest(data)
 
 
 def _plan(ctx: ToolContext, args: dict[str, Any]) -> _Plan:
+    """Every change applied in memory, in order; any failure raises before a byte is written."""
     raw = req_str(args, "path", allow_empty=False)
-    old = req_str(args, "old_string")
-    new = req_str(args, "new_string")
-    replace_all = opt_bool(args, "replace_all", False)
-    if not old:
-        raise ToolError("old_string is empty; to create or replace a whole file, use Write.")
-    if old == new:
-        raise ToolError("old_string and new_string are identical; there is nothing to change.")
+    changes = _changes(args)
     path = resolve_in_project(ctx.project_root, raw)
     shown = display_path(ctx.project_root, path)
     if not path.exists():
@@ -96,19 +148,106 @@ def _plan(ctx: ToolContext, args: dict[str, Any]) -> _Plan:
         raise ToolError(
             f"{shown} is a binary file (it contains NUL bytes); Edit only changes text."
         )
-    text = data.decode(*_CODEC)
-    old, new = _match_endings(text, old, new)
+    seen = last_seen(ctx, path)
+    if seen is None:
+        raise ToolError(f"Read {shown} before editing it: Edit changes only files you have read.")
+    if seen != content_digest(data):
+        raise ToolError(
+            f"{shown} has changed since you last read it (a command, another tool or a person "
+            "changed it). Read it again, then edit."
+        )
+    before = text = data.decode(*_CODEC)
+    total = 0
+    for n, change in enumerate(changes, start=1):
+        try:
+            text, count = _apply(text, change, shown)
+        except ToolError as exc:
+            if len(changes) == 1:
+                raise
+            applied = f" (line numbers count edits 1-{n - 1} as applied)" if n > 1 else ""
+            raise ToolError(
+                f"Edit {n} of {len(changes)} failed, so no edit was made{applied}: {exc}"
+            ) from None
+        total += count
+    return _Plan(path, shown, before, text, total, len(changes))
+
+
+def _changes(args: dict[str, Any]) -> list[_Change]:
+    """The replacements asked for: `edits`, or the single old_string/new_string pair."""
+    edits = args.get("edits")
+    single = any(args.get(k) not in (None, "") for k in ("old_string", "new_string"))
+    if edits is None or (edits == [] and single):
+        return [_change(args)]
+    if single:
+        raise ToolError("Give either old_string/new_string or edits, not both.")
+    if isinstance(edits, str):  # some models send the list as JSON text
+        with contextlib.suppress(ValueError):
+            edits = json.loads(edits)
+    if not isinstance(edits, list) or not edits:
+        raise ToolError(
+            "Argument 'edits' must be a non-empty list of objects with old_string and new_string."
+        )
+    changes = []
+    for n, item in enumerate(edits, start=1):
+        if not isinstance(item, dict):
+            raise ToolError(f"edits[{n}] must be an object with old_string and new_string.")
+        try:
+            changes.append(_change(item))
+        except ToolError as exc:
+            raise ToolError(f"edits[{n}]: {exc}") from None
+    return changes
+
+
+def _change(args: dict[str, Any]) -> _Change:
+    old = req_str(args, "old_string")
+    new = req_str(args, "new_string")
+    replace_all = opt_bool(args, "replace_all", False)
+    if not old:
+        raise ToolError("old_string is empty; to create or replace a whole file, use Write.")
+    if old == new:
+        raise ToolError("old_string and new_string are identical; there is nothing to change.")
+    placeholder = find_placeholder(old, new)
+    if placeholder is not None:
+        raise ToolError(
+            f"new_string contains the placeholder {placeholder!r}, which is not in old_string. "
+            "Edit writes new_string literally, so that line would replace real code. Give the "
+            "complete text, or choose an old_string that leaves the unchanged code out."
+        )
+    return _Change(old, new, replace_all)
+
+
+def find_placeholder(old: str, new: str) -> str | None:
+    """A line of `new` that stands for left-out code and is not already in `old`."""
+    kept = {line.strip() for line in old.splitlines()}
+    for line in new.splitlines():
+        stripped = line.strip()
+        if stripped in kept:
+            continue
+        comment = _COMMENT.match(stripped)
+        text = comment.group("body") if comment else stripped
+        if not (comment or _ELLIPSIS.search(text)):
+            continue  # plain code
+        ellipsis = _ELLIPSIS.search(text) is not None
+        words = " ".join(_ELLIPSIS.sub(" ", text).lower().strip(" .:()[]-").split())
+        if _LEFT_OUT.fullmatch(words) or (ellipsis and _KIND_ONLY.fullmatch(words)):
+            return stripped
+    return None
+
+
+def _apply(text: str, change: _Change, shown: str) -> tuple[str, int]:
+    old, new = _match_endings(text, change.old, change.new)
     count = text.count(old)
     if count == 0:
         raise ToolError(_not_found(text, old, shown))
-    if count > 1 and not replace_all:
+    if count > 1 and not change.replace_all:
         lines = ", ".join(str(n) for n in _match_lines(text, old))
         raise ToolError(
             f"old_string occurs {count} times in {shown} (lines {lines}). Include more "
             "surrounding text to make it unique, or set replace_all to true."
         )
-    after = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-    return _Plan(path, shown, text, after, count)
+    if change.replace_all:
+        return text.replace(old, new), count
+    return text.replace(old, new, 1), 1
 
 
 def _match_endings(text: str, old: str, new: str) -> tuple[str, str]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+import re
+from typing import Any, Literal
 
+from koda.tools import ripgrep
 from koda.tools.args import one_line, opt_str, req_str, scaled
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
-from koda.tools.ignore import IgnoreRules, glob_to_regex, walk
+from koda.tools.ignore import dir_prefix, glob_to_regex, path_key, printable
 from koda.tools.paths import display_path, project_root, resolve_in_project, where
+from koda.tools.ripgrep import Ripgrep
 from koda.tools.schema import arguments, string
 
 MAX_RESULTS = 200
@@ -23,7 +26,9 @@ class Glob:
         "Ignored and build/cache directories are skipped."
     )
 
-    def __init__(self) -> None:
+    def __init__(self, rg: Ripgrep | Literal["auto"] | None = "auto") -> None:
+        """`rg`: the ripgrep to list files with; "auto" finds one, None never uses it."""
+        self._rg = rg
         # Per instance: a shared class-level dict could be mutated by any caller.
         self.parameters: dict[str, Any] = arguments(
             ["pattern"],
@@ -50,22 +55,26 @@ class Glob:
         shown = display_path(root, base)
         if not base.is_dir():
             raise ToolError(f"Directory not found: {shown}")
-        regex = glob_to_regex(pattern.removeprefix("./").lstrip("/"), braces=True)
+        try:
+            regex = glob_to_regex(pattern.removeprefix("./").lstrip("/"))
+        except re.error as exc:
+            raise ToolError(f"Invalid glob {pattern!r}: {exc}.") from exc
+        prefix = dir_prefix(root, base)
+        rg = ripgrep.find() if self._rg == "auto" else self._rg
         found: list[tuple[float, str]] = []
-        rules = IgnoreRules.load(root)
-        for entry in walk(root, base, rules, should_stop=lambda: ctx.cancel.is_cancelled):
-            if entry.is_dir or not regex.fullmatch(entry.path.relative_to(base).as_posix()):
+        for rel in ripgrep.files(rg, root, base, should_stop=lambda: ctx.cancel.is_cancelled):
+            if not regex.fullmatch(rel[len(prefix) :]):
                 continue
             try:
-                mtime = os.stat(entry.path, follow_symlinks=False).st_mtime
+                mtime = os.stat(root / rel, follow_symlinks=False).st_mtime
             except OSError:
                 continue
-            found.append((mtime, entry.rel))
+            found.append((mtime, rel))
         if not found:
             return ToolResult(f"No files match {pattern!r} in {where(shown)}.")
-        found.sort(key=lambda item: (-item[0], item[1]))
+        found.sort(key=lambda item: (-item[0], path_key(item[1])))
         cap = scaled(ctx, MAX_RESULTS)
-        lines = [rel for _, rel in found[:cap]]
+        lines = [printable(rel) for _, rel in found[:cap]]
         if len(found) > cap:
             lines.append(f"[{len(found) - cap} more files not shown; narrow the pattern or path]")
         return ToolResult("\n".join(lines))

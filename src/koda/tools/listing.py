@@ -7,7 +7,7 @@ from typing import Any
 
 from koda.tools.args import one_line, opt_bool, opt_str, scaled
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
-from koda.tools.ignore import IgnoreRules, walk
+from koda.tools.ignore import printable, walk
 from koda.tools.paths import display_path, project_root, resolve_in_project
 from koda.tools.schema import arguments, boolean, string
 
@@ -52,12 +52,13 @@ class List:
         cap = scaled(ctx, MAX_ENTRIES)
         shown_entries: list[str] = []
         hidden = 0
-        for entry in walk(root, path, IgnoreRules.load(root), recursive=recursive):
+        entries = walk(root, path, recursive=recursive, should_stop=lambda: ctx.cancel.is_cancelled)
+        for entry in entries:
             if len(shown_entries) >= cap:
                 hidden += 1
                 continue
             # Project-relative, like Glob and Grep, so any line can be passed straight to Read.
-            shown_entries.append(entry.rel + "/" if entry.is_dir else entry.rel)
+            shown_entries.append(printable(entry.rel) + ("/" if entry.is_dir else ""))
         if not shown_entries:
             return ToolResult(f"{shown} is empty (or holds only ignored entries).")
         lines = list(shown_entries)
