@@ -17,6 +17,8 @@ EPILOG = """\
 commands:
   koda -p PROMPT            answer one prompt and exit (also: koda PROMPT, koda -p -, or pipe stdin)
   koda sessions ...         list, show, delete or export saved sessions
+  koda auth ...             store, check or forget provider API keys
+  koda undo                 take back the files the last changing turn touched
   koda demo                 watch a scripted run offline (no model needed)
 
 exit codes:
