@@ -8,6 +8,7 @@ from koda.tools.base import Effect
 from koda.tools.bash_effect import classify
 
 R, L, D = Effect.READ_ONLY, Effect.LOCAL_MUTATION, Effect.DESTRUCTIVE
+X = Effect.REMOTE_ACTION
 
 
 @pytest.mark.parametrize("command", [
@@ -45,6 +46,14 @@ R, L, D = Effect.READ_ONLY, Effect.LOCAL_MUTATION, Effect.DESTRUCTIVE
     "cat <<'END'\nrm -rf /\nEND",
     "true || false",
     "",
+    # Substitutions, -c scripts and eval are judged by what they run.
+    "echo $(date)",
+    "echo \"now: $(date)\"",
+    "echo `whoami`",
+    "diff <(ls a) <(ls b)",
+    "sh -c 'ls'",
+    "bash -lc 'echo hi'",
+    "eval ls",
 ])  # fmt: skip
 def test_read_only(command: str) -> None:
     assert classify(command) is R
@@ -60,15 +69,7 @@ def test_read_only(command: str) -> None:
     "echo hi >> log.txt",
     "ls >& listing.txt",
     "cat a | tee b",
-    "echo $(date)",
-    "echo \"now: $(date)\"",
-    "echo `whoami`",
-    "diff <(ls a) <(ls b)",
-    "sh -c 'ls'",
-    "bash -lc 'echo hi'",
-    "eval ls",
     "git commit -m 'msg'",
-    "git push origin main",
     "git branch new-feature",
     "git tag v1.0",
     "git remote add origin url",
@@ -142,3 +143,19 @@ def test_worst_segment_wins() -> None:
     assert classify("ls && echo hi > f") is L
     assert classify("echo hi > f && rm f") is D
     assert classify("ls | grep x") is R
+
+
+@pytest.mark.parametrize("command", [
+    "git push origin main",
+    "gh pr create --fill",
+    "curl -X POST https://example.com/api",
+])  # fmt: skip
+def test_remote_action(command: str) -> None:
+    assert classify(command) is X
+
+
+def test_local_change_outranks_remote_action_when_combined() -> None:
+    # Both ask in Safe and run in Auto; the local one wins so an undo checkpoint is kept.
+    assert classify("git push origin main && echo done > log.txt") is L
+    assert classify("echo done > log.txt; git push origin main") is L
+    assert classify("git push origin main && git push --force") is D

@@ -1,25 +1,29 @@
 """How risky a shell command is: a first, deliberately cautious classifier.
 
 The command is tokenised the way a POSIX shell would (quotes, escapes, operators, heredocs),
-split into simple commands, and each is judged on its own; the worst verdict wins. Anything
-not known to be read-only counts as a local mutation, so mistakes err toward asking.
+split into simple commands, and each is judged on its own; the worst verdict wins. Wrappers
+(`env`, `xargs`, `timeout`, `sh -c`, `find -exec`, `eval`, ...) are looked through to the command
+they run, command and process substitutions are judged as commands, here-documents are data unless
+a shell reads them. Anything not known to be read-only counts as a local mutation, so mistakes err
+toward asking. This is a UX layer, not a security boundary: the sandbox holds when it is wrong.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
-from koda.tools.base import EFFECT_RANK, Effect
+from koda.tools.base import Effect
 
 # fmt: off
 READ_ONLY_COMMANDS = frozenset({
     "cat", "head", "tail", "less", "wc", "file", "stat", "ls", "tree", "du", "df", "pwd",
     "grep", "rg", "find", "echo", "printf", "whoami", "hostname", "uname", "date", "which",
     "type", "sort", "uniq", "cut", "awk", "tr", "diff", "jq", "basename", "dirname",
-    "realpath", "readlink", "true", "false", "test", "[",
+    "realpath", "readlink", "true", "false", "test", "[", "read", "printenv", "seq", "nl",
+    "more", "tac", "column", "comm", "paste", "md5sum", "sha1sum", "sha256sum",
     # cd only moves the shell that runs this one command; nothing on disk changes.
     "cd", "pushd", "popd",
 })
@@ -40,12 +44,70 @@ _TAG_LISTING = frozenset({"-l", "--list", "--contains", "--points-at", "--merged
 _TAG_READ_FLAGS = _TAG_LISTING | {"-n", "--sort", "--format", "--column", "--color"}
 # Words that open or close compound commands rather than naming a program.
 _KEYWORDS = frozenset({
-    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time",
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "esac",
 })
+# Programs that run the command given in their arguments, with the options that take a value.
+_WRAPPERS: dict[str, frozenset[str]] = {
+    "env": frozenset({"-u", "--unset", "-C", "--chdir"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "nohup": frozenset(),
+    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
+    "time": frozenset({"-f", "--format", "-o", "--output"}),
+    "command": frozenset(),
+    "builtin": frozenset(),
+    "exec": frozenset({"-a"}),
+    "xargs": frozenset({
+        "-I", "-n", "-P", "-d", "-L", "-l", "-s", "-E", "-e", "-a", "--max-args", "--max-procs",
+        "--delimiter", "--arg-file", "--max-lines", "--max-chars", "--eof",
+    }),
+    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
+    "busybox": frozenset(),
+    "watch": frozenset({"-n", "--interval", "-d", "-g"}),
+}
+_SHELL_VALUE_OPTIONS = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
+# Interpreters and the option that runs code given on the command line.
+_CODE_FLAGS: dict[str, tuple[str, ...]] = {
+    "python": ("-c",), "python3": ("-c",), "python2": ("-c",), "pypy3": ("-c",),
+    "perl": ("-e", "-E"), "ruby": ("-e",), "node": ("-e", "--eval", "-p", "--print"),
+    "deno": ("eval",), "php": ("-r",), "lua": ("-e",),
+}
+# Code that obviously deletes files.
+_DELETING_CODE = re.compile(
+    r"rmtree|\bos\.(remove|unlink|rmdir|removedirs)\b|\.unlink\(|\bunlink\b|rmSync|rmdirSync|"
+    r"unlinkSync|\brm_r|FileUtils\.rm|\brm\s+-[a-zA-Z]*[rf]|[\"'`]rm\s"
+)
+_PUBLISH = {
+    "npm": {"publish", "unpublish"}, "pnpm": {"publish"}, "yarn": {"publish", "npm"},
+    "cargo": {"publish", "yank"}, "twine": {"upload"}, "poetry": {"publish"},
+    "gem": {"push", "yank"}, "uv": {"publish"}, "flit": {"publish"}, "hatch": {"publish"},
+}
+_GH_READ = frozenset({"view", "list", "status", "checks", "diff", "watch", "search", "browse"})
+_GH_DESTROY = frozenset({"merge", "delete", "archive"})
+_GH_LOCAL = frozenset({"clone", "checkout", "fork", "download", "login", "logout", "setup-git",
+                       "refresh", "token", "switch", "install", "upgrade", "set", "sync"})
 # fmt: on
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh"})
 READ_ONLY_GIT = frozenset(
-    {"status", "log", "diff", "show", "branch", "remote", "rev-parse", "ls-files", "blame", "tag"}
+    {
+        "status",
+        "log",
+        "diff",
+        "show",
+        "branch",
+        "remote",
+        "rev-parse",
+        "ls-files",
+        "blame",
+        "tag",
+        "ls-remote",
+        "describe",
+        "shortlog",
+        "reflog",
+        "cat-file",
+        "ls-tree",
+        "grep",
+        "help",
+    }
 )
 VERSION_FLAGS = frozenset({"--version", "-V", "-version"})
 # Output targets that are not files.
@@ -60,6 +122,15 @@ _OPERATORS = sorted(
 )
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 _Checker = Callable[[list[str]], Effect]
+# Same-rank effects still need an order when combined: a local change outranks a remote action,
+# so the undo checkpoint a local change needs is not skipped.
+_ORDER = {
+    Effect.READ_ONLY: 0,
+    Effect.REMOTE_ACTION: 1,
+    Effect.LOCAL_MUTATION: 2,
+    Effect.DESTRUCTIVE: 3,
+}
+_FORK_BOMB = re.compile(r"(\S+)\s*\(\s*\)\s*\{[^}]*\1\s*\|\s*\1")
 _DESTRUCTIVE_WORD = re.compile(
     r"(^|[\s;&|(`])(" + "|".join(sorted(DESTRUCTIVE_COMMANDS)) + r"|mkfs\S*)(\s|$)"
 )
@@ -74,21 +145,24 @@ def classify(command: str) -> Effect:
         if _DESTRUCTIVE_WORD.search(command):
             return Effect.DESTRUCTIVE
         return Effect.LOCAL_MUTATION
-    effects = [_segment_effect(segment) for segment in _segments(lexed.tokens)]
-    if lexed.substitutions:
+    if _FORK_BOMB.search(command):
+        return Effect.DESTRUCTIVE
+    effects = [_segment_effect(segment, piped) for segment, piped in _segments(lexed.tokens)]
+    effects.extend(classify(inner) for inner in lexed.substitutions)
+    if lexed.defines_function:
         effects.append(Effect.LOCAL_MUTATION)
-        effects.extend(classify(inner) for inner in lexed.substitutions)
     return _worst(effects)
 
 
 def _worst(effects: list[Effect]) -> Effect:
-    return max(effects, key=EFFECT_RANK.__getitem__, default=Effect.READ_ONLY)
+    return max(effects, key=_ORDER.__getitem__, default=Effect.READ_ONLY)
 
 
 @dataclass(frozen=True)
 class _Token:
     kind: str  # "word" or "op"
     text: str
+    body: str | None = None  # for a here-document delimiter: the document's text
 
 
 @dataclass
@@ -96,6 +170,7 @@ class _Lexed:
     tokens: list[_Token] = field(default_factory=list)
     # The text of every $(...), `...`, <(...) and >(...), which the shell runs as commands.
     substitutions: list[str] = field(default_factory=list)
+    defines_function: bool = False
 
 
 class _Lexer:
@@ -110,7 +185,8 @@ class _Lexer:
         self.quoted = False
         self.heredoc_next = False  # the next word is a heredoc delimiter
         self.heredoc_strip = False  # that heredoc is <<- (leading tabs stripped)
-        self.heredocs: list[tuple[str, bool, bool]] = []  # delimiter, strip tabs, expands
+        # delimiter, strip tabs, expands, index of the delimiter token
+        self.heredocs: list[tuple[str, bool, bool, int]] = []
 
     def run(self) -> _Lexed:
         s = self.s
@@ -128,6 +204,10 @@ class _Lexer:
                 self._begin_word()
                 self.i += 1
                 self.word.append(self._take_parens())
+            elif c == "$" and s.startswith("'", self.i + 1):
+                self._ansi_c_quote()
+            elif c == "$" and s.startswith('"', self.i + 1):
+                self.i += 1  # $"..." is a translated string: a plain double-quoted one here
             elif c in " \t":
                 self._end_word()
                 self.i += 1
@@ -160,7 +240,7 @@ class _Lexer:
             return
         text = "".join(self.word)
         if self.heredoc_next:
-            self.heredocs.append((text, self.heredoc_strip, not self.quoted))
+            self.heredocs.append((text, self.heredoc_strip, not self.quoted, len(self.out.tokens)))
             self.heredoc_next = False
         self.out.tokens.append(_Token("word", text))
         self.word, self.in_word, self.quoted = [], False, False
@@ -172,7 +252,11 @@ class _Lexer:
         if op[0] in "<>" and self.in_word and not self.quoted and "".join(self.word).isdigit():
             self.word, self.in_word = [], False
         self._end_word()
-        self.out.tokens.append(_Token("op", op))
+        tokens = self.out.tokens
+        if op == ")" and len(tokens) >= 2 and tokens[-1] == _Token("op", "("):
+            # `name() { ...; }`: a function, whose body runs whenever it is called.
+            self.out.defines_function = tokens[-2].kind == "word"
+        tokens.append(_Token("op", op))
         self.i += len(op)
         if op in ("<<", "<<-"):
             self.heredoc_next = True
@@ -196,6 +280,24 @@ class _Lexer:
         self.quoted = True
         self.word.append(self.s[self.i + 1 : end])
         self.i = end + 1
+
+    def _ansi_c_quote(self) -> None:
+        """$'...' with backslash escapes: `$'rm'` is still rm."""
+        s = self.s
+        j = self.i + 2
+        while j < len(s) and s[j] != "'":
+            j += 2 if s[j] == "\\" else 1
+        if j >= len(s):
+            raise ValueError("unclosed $'")
+        raw = s[self.i + 2 : j]
+        try:
+            text = raw.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError:
+            text = raw
+        self._begin_word()
+        self.quoted = True
+        self.word.append(text)
+        self.i = j + 1
 
     def _double_quote(self) -> None:
         s = self.s
@@ -261,9 +363,14 @@ class _Lexer:
         raise ValueError("unclosed parenthesis")
 
     def _heredoc_bodies(self) -> None:
-        """Skip heredoc text: it is data, not commands, though unquoted ones may expand $(...)."""
+        """Attach each pending here-document's text to its delimiter token.
+
+        The text is data, not commands (unless a shell reads it), though an unquoted delimiter
+        lets $(...) and backticks in it run.
+        """
         s = self.s
-        for delimiter, strip_tabs, expands in self.heredocs:
+        for delimiter, strip_tabs, expands, index in self.heredocs:
+            lines: list[str] = []
             while self.i < len(s):
                 end = s.find("\n", self.i)
                 end = len(s) if end < 0 else end
@@ -271,25 +378,76 @@ class _Lexer:
                 self.i = end + 1
                 if (line.lstrip("\t") if strip_tabs else line) == delimiter:
                     break
-                if expands and ("$(" in line or "`" in line):
-                    self.out.substitutions.append(line)
+                lines.append(line)
+                if expands:
+                    self._line_substitutions(line)
+            token = self.out.tokens[index]
+            self.out.tokens[index] = replace(token, body="\n".join(lines))
         self.heredocs = []
         self.i = min(self.i, len(s))
 
+    def _line_substitutions(self, line: str) -> None:
+        """Record the $(...) and `...` in an expanding here-document line."""
+        inner = _Lexer(line)
+        j = 0
+        while j < len(line):
+            if line.startswith("$(", j):
+                inner.i = j + 1
+                inner._take_parens()
+                j = inner.i
+            elif line[j] == "`":
+                inner.i = j
+                inner._backtick()
+                j = inner.i
+            else:
+                j += 2 if line[j] == "\\" else 1
+        self.out.substitutions.extend(inner.out.substitutions)
 
-def _segments(tokens: list[_Token]) -> list[list[_Token]]:
-    segments: list[list[_Token]] = [[]]
+
+def _segments(tokens: list[_Token]) -> list[tuple[list[_Token], bool]]:
+    """Simple commands, each with whether its stdin comes from a pipe."""
+    segments: list[tuple[list[_Token], bool]] = [([], False)]
+    # Where a case pattern (`a|b)`) may have begun: after `case x in` or a `;;`.
+    pattern_from: int | None = None
+    inherited: list[bool] = []  # per open subshell: whether a pipe feeds it
     for token in tokens:
         if token.kind == "op" and token.text in _SEPARATORS:
-            segments.append([])
+            current = segments[-1][0]
+            ends_pattern = token.text == ")" and pattern_from is not None
+            if ends_pattern and pattern_from is not None:
+                for segment, _ in segments[pattern_from:]:
+                    segment.clear()  # a case pattern is not a command
+                pattern_from = None
+            elif token.text in (";;", ";&", ";;&") or (
+                current and current[0].text == "case" and current[-1].text == "in"
+            ):
+                pattern_from = len(segments)
+            elif token.text not in ("|", "\n"):
+                pattern_from = None
+            # Inside `a | ( ... )` every command may read a's output.
+            if token.text == "(":
+                inherited.append(not current and segments[-1][1])
+            elif token.text == ")" and inherited and not ends_pattern:
+                inherited.pop()
+            piped = token.text in ("|", "|&") or (bool(inherited) and inherited[-1])
+            segments.append(([], piped))
         else:
-            segments[-1].append(token)
-    return [segment for segment in segments if segment]
+            segments[-1][0].append(token)
+    return [(segment, piped) for segment, piped in segments if segment]
 
 
-def _segment_effect(tokens: list[_Token]) -> Effect:
+@dataclass(frozen=True)
+class _Stdin:
+    """What a command reads on stdin, when that matters (a shell running it)."""
+
+    text: str | None = None  # a here-document or here-string
+    piped: bool = False  # the output of an earlier command in a pipeline
+
+
+def _segment_effect(tokens: list[_Token], piped: bool) -> Effect:
     words: list[str] = []
     writes_file = False
+    stdin = _Stdin(piped=piped)
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -297,14 +455,21 @@ def _segment_effect(tokens: list[_Token]) -> Effect:
             words.append(token.text)
             i += 1
             continue
-        target = tokens[i + 1].text if i + 1 < len(tokens) and tokens[i + 1].kind == "word" else ""
+        has_target = i + 1 < len(tokens) and tokens[i + 1].kind == "word"
+        target = tokens[i + 1].text if has_target else ""
         if token.text in _OUTPUT_REDIRECTS and target not in NULL_TARGETS:
             writes_file = True
         # ">&2" duplicates a descriptor; ">&file" is bash for writing stdout+stderr to file.
         if token.text == ">&" and not (target.isdigit() or target == "-" or target in NULL_TARGETS):
             writes_file = True
-        i += 2 if target else 1
-    effect = _command_effect(_strip_prefixes(words))
+        if token.text in ("<<", "<<-") and has_target:
+            stdin = _Stdin(text=tokens[i + 1].body or "")
+        elif token.text == "<<<":
+            stdin = _Stdin(text=target)
+        elif token.text == "<":
+            stdin = _Stdin()  # a file (a script a shell would run, unseen)
+        i += 2 if has_target else 1
+    effect = _command_effect(_strip_prefixes(words), stdin)
     if writes_file:
         return _worst([effect, Effect.LOCAL_MUTATION])
     return effect
@@ -318,24 +483,33 @@ def _strip_prefixes(words: list[str]) -> list[str]:
     return words[i:]
 
 
-def _command_effect(argv: list[str]) -> Effect:
+def _command_effect(argv: list[str], stdin: _Stdin = _Stdin()) -> Effect:
     if not argv:
         return Effect.READ_ONLY
     name = PurePosixPath(argv[0]).name
     args = argv[1:]
     if name in DESTRUCTIVE_COMMANDS or name.startswith("mkfs"):
         return Effect.DESTRUCTIVE
-    if name in ("env", "nice", "nohup", "timeout", "command", "builtin", "exec", "xargs"):
-        return _wrapped_effect(name, args)
+    if name in _WRAPPERS:
+        return _wrapped_effect(name, args, stdin)
     if name in SHELLS:
-        return _shell_effect(args)
+        return _shell_effect(args, stdin)
     if name == "eval":
-        return _worst([Effect.LOCAL_MUTATION, classify(" ".join(args))])
-    if name == "for":
-        # The loop header only lists words; its body is separate segments.
+        # eval runs its arguments, joined, as a fresh command line.
+        return classify(" ".join(args))
+    if name in ("for", "select", "case", ":"):
+        # These headers only list words; the bodies are separate segments.
         return Effect.READ_ONLY
     if name == "git":
         return _git_effect(args)
+    code_flags = _CODE_FLAGS.get(name) or _CODE_FLAGS.get(name.rstrip("0123456789."))
+    if code_flags is not None and not (len(args) == 1 and args[0] in VERSION_FLAGS):
+        return _interpreter_effect(name, args, code_flags)
+    if name in ("docker", "podman") and _first_operand(args) == "push":
+        return Effect.REMOTE_ACTION
+    publish = _PUBLISH.get(name)
+    if publish is not None and args and _first_operand(args) in publish:
+        return Effect.DESTRUCTIVE  # a published release cannot be taken back
     checker = _CHECKERS.get(name)
     if checker is not None:
         return checker(args)
@@ -346,31 +520,91 @@ def _command_effect(argv: list[str]) -> Effect:
     return Effect.LOCAL_MUTATION
 
 
-def _wrapped_effect(name: str, args: list[str]) -> Effect:
-    """Judge the command a wrapper such as `env` or `xargs` runs."""
-    takes_value = {
-        "nice": {"-n"},
-        "timeout": {"-s", "-k", "--signal", "--kill-after"},
-        "xargs": {"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a"},
-        "env": {"-u", "-C", "-S"},
-    }.get(name, set())
+def _first_operand(args: list[str]) -> str:
+    return next((a for a in args if not a.startswith("-")), "")
+
+
+def _skip_options(args: list[str], takes_value: frozenset[str], *, env: bool = False) -> int:
+    """Index of the first argument that is not an option (or, for env, an assignment)."""
     i = 0
-    while i < len(args) and (args[i].startswith("-") or (name == "env" and "=" in args[i])):
-        i += 2 if args[i] in takes_value else 1
-    if name == "command" and args[:i] and {"-v", "-V"} & set(args[:i]):
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return i + 1
+        if not (arg.startswith("-") or (env and "=" in arg and not arg.startswith("="))):
+            break
+        i += 2 if arg in takes_value else 1
+    return i
+
+
+def _wrapped_effect(name: str, args: list[str], stdin: _Stdin) -> Effect:
+    """Judge the command a wrapper such as `env` or `xargs` runs."""
+    if name == "env":
+        for j, arg in enumerate(args):
+            if arg in ("-S", "--split-string"):
+                # env -S 'cmd args' splits one string into the command line.
+                return classify(" ".join(args[j + 1 :]))
+            if not arg.startswith("-") and "=" not in arg:
+                break
+    i = _skip_options(args, _WRAPPERS[name], env=name == "env")
+    effect = Effect.READ_ONLY
+    if name == "command" and {"-v", "-V"} & set(args[:i]):
         return Effect.READ_ONLY  # `command -v x` only looks x up
     if name == "timeout" and i < len(args):
         i += 1  # the duration
-    if name == "xargs" and i >= len(args):
-        return Effect.READ_ONLY  # bare xargs runs echo
-    return _command_effect(args[i:])
+    if name == "time" and {"-o", "--output"} & set(args[:i]):
+        effect = Effect.LOCAL_MUTATION
+    if name == "xargs":
+        if i >= len(args):
+            return Effect.READ_ONLY  # bare xargs runs echo
+        # The command xargs runs reads nothing from the pipe; its arguments come from it.
+        stdin = _Stdin()
+    if name == "watch" and i < len(args):
+        # watch runs its arguments through `sh -c`.
+        return _worst([effect, classify(" ".join(args[i:]))])
+    return _worst([effect, _command_effect(args[i:], stdin)])
 
 
-def _shell_effect(args: list[str]) -> Effect:
-    for i, arg in enumerate(args):
-        if arg.startswith("-") and not arg.startswith("--") and "c" in arg and i + 1 < len(args):
-            return _worst([Effect.LOCAL_MUTATION, classify(args[i + 1])])
-    # A shell running a script file could do anything the script says.
+def _shell_effect(args: list[str], stdin: _Stdin) -> Effect:
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _SHELL_VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg == "--" or not arg.startswith(("-", "+")) or arg == "-":
+            break
+        if not arg.startswith("--") and "c" in arg[1:]:
+            return classify(args[i + 1]) if i + 1 < len(args) else Effect.LOCAL_MUTATION
+        i += 1
+    if i < len(args) and args[i] not in ("-", "--"):
+        # A shell running a script file could do anything the script says.
+        return Effect.LOCAL_MUTATION
+    # The shell reads its script from stdin.
+    if stdin.text is not None:
+        return _worst([Effect.LOCAL_MUTATION, classify(stdin.text)])
+    if stdin.piped:
+        return Effect.DESTRUCTIVE  # `curl ... | sh`: code nobody has read
+    return Effect.LOCAL_MUTATION
+
+
+def _interpreter_effect(name: str, args: list[str], code_flags: tuple[str, ...]) -> Effect:
+    """python -c, perl -e, node -e ...: code runs; obvious deletion is destructive."""
+    base = name.rstrip("0123456789.")
+    if base == "perl" and any(re.match(r"-[pnlaswTtWXU0-9]*i", a) for a in args):
+        return Effect.DESTRUCTIVE  # perl -pi -e edits files in place, like sed -i
+    for j, arg in enumerate(args):
+        code = None
+        if arg in code_flags and j + 1 < len(args):
+            code = args[j + 1]
+        elif (
+            base in ("perl", "python", "ruby") and arg.startswith("-") and not arg.startswith("--")
+        ):
+            flag = next((f for f in code_flags if arg.endswith(f[1:]) and len(arg) > 2), None)
+            if flag is not None and j + 1 < len(args):
+                code = args[j + 1]  # combined short options: perl -ne, python -Ic
+        if code is not None:
+            return Effect.DESTRUCTIVE if _DELETING_CODE.search(code) else Effect.LOCAL_MUTATION
     return Effect.LOCAL_MUTATION
 
 
@@ -384,6 +618,8 @@ def _git_effect(args: list[str]) -> Effect:
     flags = {a.split("=", 1)[0] for a in rest if a.startswith("-")}
     if _git_destroys(sub, rest, flags):
         return Effect.DESTRUCTIVE
+    if sub in ("push", "send-email"):
+        return Effect.REMOTE_ACTION
     if sub not in READ_ONLY_GIT or "--output" in flags:
         return Effect.LOCAL_MUTATION
     positional = [a for a in rest if not a.startswith("-")]
@@ -415,11 +651,169 @@ def _git_destroys(sub: str, rest: list[str], flags: set[str]) -> bool:
 
 
 def _find_effect(args: list[str]) -> Effect:
-    if any(a in ("-delete", "-exec", "-execdir", "-ok", "-okdir") for a in args):
+    effects = [Effect.READ_ONLY]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "-delete":
+            return Effect.DESTRUCTIVE
+        if arg in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = i + 1
+            while end < len(args) and args[end] not in (";", "+"):
+                end += 1
+            inner = [a for a in args[i + 1 : end] if a != "{}"] or ["true"]
+            effects.append(_command_effect(inner))
+            i = end + 1
+            continue
+        if arg in ("-fprint", "-fprint0", "-fprintf", "-fls"):
+            effects.append(Effect.LOCAL_MUTATION)
+        i += 1
+    return _worst(effects)
+
+
+_REMOTE_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[^/:]+:)", re.IGNORECASE)
+
+
+def _operands(args: list[str], takes_value: frozenset[str]) -> list[str]:
+    found: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i].startswith("-") and len(args[i]) > 1:
+            i += 2 if args[i] in takes_value else 1
+        else:
+            found.append(args[i])
+            i += 1
+    return found
+
+
+_SSH_VALUES = frozenset(
+    {"-p", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e", "-m",
+     "-O", "-Q", "-S", "-W", "-w", "-B", "-P"}
+)  # fmt: skip
+
+
+def _ssh_effect(args: list[str]) -> Effect:
+    i = _skip_options(args, _SSH_VALUES)
+    remote_command = args[i + 1 :]
+    if remote_command and classify(" ".join(remote_command)) is Effect.DESTRUCTIVE:
         return Effect.DESTRUCTIVE
-    if any(a in ("-fprint", "-fprint0", "-fprintf", "-fls") for a in args):
+    return Effect.REMOTE_ACTION
+
+
+def _copy_effect(args: list[str]) -> Effect:
+    """scp and rsync: sending to a remote is a remote action; fetching writes a local file."""
+    if any(a.startswith(("--delete", "--remove-source-files")) for a in args):
+        return Effect.DESTRUCTIVE
+    operands = _operands(args, _SSH_VALUES | {"-e", "--rsh"})
+    if operands and _REMOTE_PATH.match(operands[-1]):
+        return Effect.REMOTE_ACTION
+    return Effect.LOCAL_MUTATION
+
+
+_CURL_SENDS = ("-d", "--data", "-F", "--form", "-T", "--upload-file", "--json", "-G")
+_CURL_VALUES = frozenset(
+    {"-H", "--header", "-u", "--user", "-A", "--user-agent", "-e", "--referer", "-b",
+     "--cookie", "-m", "--max-time", "--connect-timeout", "-w", "--write-out", "-x", "--proxy",
+     "--retry", "-r", "--range", "--cacert", "--cert", "--key", "-E", "--resolve"}
+)  # fmt: skip
+
+
+def _curl_effect(args: list[str]) -> Effect:
+    effect = Effect.READ_ONLY
+    for j, arg in enumerate(args):
+        if j and args[j - 1] in _CURL_VALUES:
+            continue
+        method = ""
+        if arg in ("-X", "--request") and j + 1 < len(args):
+            method = args[j + 1]
+        elif arg.startswith("-X") and len(arg) > 2:
+            method = arg[2:]
+        elif arg.startswith("--request="):
+            method = arg.split("=", 1)[1]
+        if method and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            return Effect.REMOTE_ACTION
+        if arg.startswith(_CURL_SENDS) and arg != "-G":
+            return Effect.REMOTE_ACTION
+        if arg in (
+            "-o",
+            "--output",
+            "-O",
+            "--remote-name",
+            "--remote-name-all",
+            "-c",
+            "--cookie-jar",
+            "-D",
+            "--dump-header",
+        ) or arg.startswith(("-o", "--output=")):
+            if not (arg in ("-o", "--output") and args[j + 1 : j + 2] in (["-"], ["/dev/null"])):
+                effect = Effect.LOCAL_MUTATION
+        elif not arg.startswith("--") and arg.startswith("-") and "O" in arg:
+            effect = Effect.LOCAL_MUTATION  # -sSLO
+    return effect
+
+
+def _wget_effect(args: list[str]) -> Effect:
+    effect = Effect.LOCAL_MUTATION  # wget saves to a file unless told otherwise
+    for j, arg in enumerate(args):
+        if arg.startswith(("--post-data", "--post-file", "--body-data", "--body-file")):
+            return Effect.REMOTE_ACTION
+        if arg.startswith("--method") and arg.split("=", 1)[-1].upper() not in ("GET", "HEAD"):
+            return Effect.REMOTE_ACTION
+        if arg == "--spider":
+            effect = Effect.READ_ONLY
+        target = None
+        if arg in ("-O", "--output-document"):
+            target = args[j + 1] if j + 1 < len(args) else ""
+        elif arg.startswith("--output-document="):
+            target = arg.split("=", 1)[1]
+        elif arg.startswith("-") and not arg.startswith("--") and "O" in arg:
+            rest = arg[arg.index("O") + 1 :]
+            target = rest or (args[j + 1] if j + 1 < len(args) else "")
+        if target is not None:
+            to_stdout = target in ("-", *NULL_TARGETS)
+            effect = Effect.READ_ONLY if to_stdout else Effect.LOCAL_MUTATION
+    return effect
+
+
+_GH_VALUES = frozenset({"-R", "--repo", "-H", "--hostname"})
+
+
+def _gh_effect(args: list[str]) -> Effect:
+    words = _operands(args, _GH_VALUES)
+    if not words:
+        return Effect.READ_ONLY
+    group = words[0]
+    if group == "api":
+        return _gh_api_effect(args)
+    if group in ("search", "browse", "status", "help", "version"):
+        return Effect.READ_ONLY
+    action = words[1] if len(words) > 1 else ""
+    if group == "auth" and action == "status":
+        return Effect.READ_ONLY
+    if action in _GH_READ or not action:
+        return Effect.READ_ONLY
+    if action in _GH_DESTROY:
+        return Effect.DESTRUCTIVE
+    if action in _GH_LOCAL or group in ("extension", "alias", "config", "completion"):
         return Effect.LOCAL_MUTATION
-    return Effect.READ_ONLY
+    return Effect.REMOTE_ACTION  # create, comment, edit, close, review, run, ...
+
+
+def _gh_api_effect(args: list[str]) -> Effect:
+    sends = False
+    for j, arg in enumerate(args):
+        method = ""
+        if arg in ("-X", "--method") and j + 1 < len(args):
+            method = args[j + 1]
+        elif arg.startswith("--method="):
+            method = arg.split("=", 1)[1]
+        elif arg.startswith("-X") and len(arg) > 2:
+            method = arg[2:]
+        if method:
+            return Effect.READ_ONLY if method.upper() == "GET" else Effect.REMOTE_ACTION
+        if arg.startswith(("-f", "-F", "--field", "--raw-field", "--input")):
+            sends = True  # gh api switches to POST when given fields
+    return Effect.REMOTE_ACTION if sends else Effect.READ_ONLY
 
 
 def _sed_effect(args: list[str]) -> Effect:
@@ -482,6 +876,12 @@ _CHECKERS: dict[str, _Checker] = {
     "uniq": _uniq_effect,
     "hostname": _hostname_effect,
     "rg": _rg_effect,
+    "curl": _curl_effect,
+    "wget": _wget_effect,
+    "gh": _gh_effect,
+    "ssh": _ssh_effect,
+    "scp": _copy_effect,
+    "rsync": _copy_effect,
 }
 
 
