@@ -81,8 +81,12 @@ def request(model: str, messages: list[Message]) -> ChatRequest:
 
 
 async def drain(provider: LlmProvider, req: ChatRequest) -> None:
-    async for _ in provider.stream(req):
-        pass
+    """Send one request, read the whole reply, and close the provider's connection."""
+    try:
+        async for _ in provider.stream(req):
+            pass
+    finally:
+        await provider.aclose()
 
 
 # Anthropic
@@ -104,10 +108,7 @@ async def test_anthropic_puts_images_inside_the_tool_result(
         result("toolu_2", "", image(BLUE), image(RED)),  # no text at all
         after=[Message("user", "and?")],
     )
-    try:
-        await drain(provider, request("claude-sonnet-4-5", messages))
-    finally:
-        await provider.aclose()
+    await drain(provider, request("claude-sonnet-4-5", messages))
     assert anthropic.rejected == []
     [sent] = anthropic.message_requests()
     results = sent.json["messages"][2]["content"]
@@ -157,10 +158,7 @@ async def test_openai_sends_images_in_a_user_message_after_the_tool_messages(
         result("call_b", "nothing here"),
         result("call_c", "shot2.png: PNG image", image(BLUE)),
     )
-    try:
-        await drain(provider, request("gpt-4.1", messages))
-    finally:
-        await provider.aclose()
+    await drain(provider, request("gpt-4.1", messages))
     assert openai.rejected == []
     wire = openai.chat_bodies[0]["messages"]
     assert [m["role"] for m in wire] == [
@@ -195,10 +193,7 @@ async def test_openai_joins_the_images_with_a_user_message_that_follows(
             Message("user", "thanks"),
         ],
     )
-    try:
-        await drain(provider, request("gpt-4.1", messages))
-    finally:
-        await provider.aclose()
+    await drain(provider, request("gpt-4.1", messages))
     assert openai.rejected == []
     wire = openai.chat_bodies[0]["messages"]
     assert [m["role"] for m in wire] == ["system", "user", "assistant", "tool", "user",
@@ -215,10 +210,7 @@ async def test_openai_drops_the_images_of_a_result_whose_call_is_gone(
     provider = OpenAICompatProvider(HOSTS["openai"], api_key="k", base_url=openai.base_url)
     openai.push(openai_fake.Reply(text="ok"))
     messages = [Message("user", "hi"), result("orphan", "x", image(RED)), Message("user", "go")]
-    try:
-        await drain(provider, request("gpt-4.1", messages))
-    finally:
-        await provider.aclose()
+    await drain(provider, request("gpt-4.1", messages))
     assert openai.rejected == []
     assert "image_url" not in str(openai.chat_bodies[0]["messages"])
 
@@ -256,10 +248,7 @@ async def test_gemini_sends_images_as_inline_data_in_the_function_response_turn(
         result("c1", "shot0.png: PNG image", image(RED)),
         result("c2", "shot1.gif: GIF image", image(GIF, "image/gif")),  # a format Gemini lacks
     )
-    try:
-        await drain(provider, request("gemini-2.5-flash", messages))
-    finally:
-        await provider.aclose()
+    await drain(provider, request("gemini-2.5-flash", messages))
     assert gemini.rejected == []
     contents = gemini.posts[0].json["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
@@ -283,10 +272,7 @@ async def test_gemini_images_of_a_step_follow_all_its_responses_before_the_user_
         result("c2", "two"),
         after=[Message("user", "and now?")],
     )
-    try:
-        await drain(provider, request("gemini-2.5-flash", messages))
-    finally:
-        await provider.aclose()
+    await drain(provider, request("gemini-2.5-flash", messages))
     assert gemini.rejected == []
     parts = gemini.posts[0].json["contents"][2]["parts"]
     assert [next(iter(p)) for p in parts] == [
