@@ -13,8 +13,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
-# ripgrep makes Grep and Glob fast; Koda works without it, more slowly.
+# bubblewrap is the sandbox commands run in (without it Koda starts in Safe mode and Auto is
+# refused); ripgrep makes Grep and Glob fast (Koda works without it, more slowly).
 missing=()
+if [ "$(uname -s)" = Linux ]; then
+  command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+fi
 command -v rg >/dev/null 2>&1 || missing+=(ripgrep)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v git >/dev/null 2>&1 || missing+=(git)  # checkpoints for `koda undo`
@@ -24,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
       || echo "koda setup: could not install ${missing[*]}; install them with your package manager." >&2
   else
-    echo "koda setup: optional tools not found: ${missing[*]} (install them with your package manager)." >&2
+    echo "koda setup: tools not found: ${missing[*]} (install them with your package manager;" \
+      "without bubblewrap, commands cannot be sandboxed and Auto mode is refused)." >&2
   fi
 fi
-echo "koda setup: ready — run .venv/bin/koda --help"
+echo "koda setup: ready — run .venv/bin/koda --help (and .venv/bin/koda doctor to check the sandbox)"

@@ -67,6 +67,7 @@ class Harness:
     def __init__(self, store: Store, project: Path) -> None:
         self.store = store
         self.project = project
+        self.sessions: list[KodaSession] = []
 
     def provider(
         self, script: list[dict[str, Any]], log_path: Path | None = None
@@ -91,9 +92,17 @@ class Harness:
         from koda.engine.trust import parse_mode
 
         agent = KodaAgent.create(self.project, catalog)
-        return KodaSession.create(
+        session = KodaSession.create(
             agent, self.store, self.provider(script), parse_mode(mode), config
         )
+        self.sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """What a closed session would stop: background commands, proxies, its /tmp."""
+        for session in self.sessions:
+            session.processes.kill_now()
+            session.launcher.close()
 
     async def turn(
         self,
@@ -131,8 +140,10 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def harness(store: Store, project: Path) -> Harness:
-    return Harness(store, project)
+def harness(store: Store, project: Path) -> Iterator[Harness]:
+    built = Harness(store, project)
+    yield built
+    built.close()
 
 
 def assert_valid_history(messages: list[Message]) -> None:

@@ -32,3 +32,18 @@ def config_dir() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
     return base / "koda"
+
+
+def koda_dirs() -> list[Path]:
+    """Every folder where Koda may keep its database or keys: the configured ones and the
+    platform defaults (keys stored before KODA_HOME was set stay where they were)."""
+    home = Path.home()
+    found = [data_dir(), config_dir()]
+    if sys.platform == "darwin":
+        found.append(home / "Library" / "Application Support" / "koda")
+    found += [home / ".local" / "share" / "koda", home / ".config" / "koda"]
+    for variable in ("XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        base = os.environ.get(variable)
+        if base and Path(base).is_absolute():
+            found.append(Path(base) / "koda")
+    return list(dict.fromkeys(found))

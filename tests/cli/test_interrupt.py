@@ -122,39 +122,40 @@ def test_interrupt_in_json_mode_reports_cancelled(koda: Koda) -> None:
     assert lines[-1]["is_error"] is True
 
 
-def pid_alive(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
+def pids_running(marker: str) -> list[int]:
+    """Host processes whose command line holds `marker` (a sandboxed command's own $$ is a pid
+    in its namespace, meaningless out here)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
-            return False
-        return state not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            continue
+        if marker in cmdline and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
 
 
 def test_interrupt_during_a_command_stops_it_and_closes_the_call(koda: Koda) -> None:
+    marker = f"30.{os.getpid()}{time.monotonic_ns() % 100_000}"
     script = [
         {
             "text": "Running it.",
             "tool_calls": [
-                {"name": "Bash", "args": {"command": "echo $$ > pid.txt; exec sleep 30"}}
+                {"name": "Bash", "args": {"command": f"echo on > started.txt; exec sleep {marker}"}}
             ],
         }
     ]
     write_script(koda.script, script)
     run = Running(koda, "-p", "run the slow thing", "--mode", "auto")
-    pid_file = koda.project / "pid.txt"
+    started = koda.project / "started.txt"
     try:
         run.wait_for_output()
         deadline = time.monotonic() + 10
-        while not (pid_file.exists() and pid_file.read_text().strip()):
+        while not (started.exists() and started.read_text().strip()):
             assert time.monotonic() < deadline, "the command never started"
             time.sleep(0.05)
         code, elapsed, _, err = run.signal_and_wait(signal.SIGINT)
@@ -163,12 +164,12 @@ def test_interrupt_during_a_command_stops_it_and_closes_the_call(koda: Koda) -> 
     assert code == 130, err
     assert elapsed < 2, f"took {elapsed:.1f}s to stop"
     assert "Traceback" not in err
-    pid = int(pid_file.read_text())
     deadline = time.monotonic() + 3
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while pids_running(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    if survivors := pids_running(marker):
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
         pytest.fail("the command kept running after koda exited")
 
     proc = koda.run("-c", "-p", "what happened?", script=[{"text": "It was interrupted."}])

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from koda.sandbox.status import sandbox_status
+
 from .helpers import Koda
 
 # One tool call (a real Read of notes.txt), then the final answer; usage as a provider reports it.
@@ -18,6 +20,8 @@ READ_THEN_ANSWER = [
     {"text": "The notes say hello.", "chunk_size": 5, "usage": {"prompt": 300, "completion": 11}},
 ]
 
+# What a run starts in without --mode: Auto where the sandbox works here, else Safe.
+DEFAULT_MODE = "auto" if sandbox_status().available else "safe"
 CLOSING_LINE = re.compile(r"^· (\d+) tokens · [\d.]+s · session ([0-9a-f]{8})$", re.M)
 
 
@@ -66,7 +70,8 @@ def test_json_is_one_result_object(koda: Koda) -> None:
     assert result["usage"]["completion"] == 18
     assert result["total_cost_usd"] is None, "no price table: the cost is unknown, not zero"
     assert result["errors"] == []
-    assert (result["provider"], result["model"], result["mode"]) == ("scripted", "scripted", "safe")
+    assert (result["provider"], result["model"]) == ("scripted", "scripted")
+    assert result["mode"] == DEFAULT_MODE
     assert isinstance(result["duration_ms"], int)
     assert [s["id"] for s in koda.sessions_json()] == [result["session_id"]]
     assert "Traceback" not in proc.stderr
@@ -83,7 +88,7 @@ def test_stream_json_lines(koda: Koda) -> None:
     init = events[0]
     assert init["type"] == "init"
     assert {"Read", "Write", "Edit", "Bash"} <= set(init["tools"])
-    assert (init["model"], init["provider"], init["mode"]) == ("scripted", "scripted", "safe")
+    assert (init["model"], init["provider"], init["mode"]) == ("scripted", "scripted", DEFAULT_MODE)
     assert init["cwd"] == str(koda.project.resolve())
 
     result = events[-1]

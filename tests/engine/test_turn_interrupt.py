@@ -239,7 +239,7 @@ async def test_interrupt_while_waiting_for_approval(
 
 async def test_interrupt_while_waiting_to_retry(harness: Harness) -> None:
     session = harness.session([{"error": "rate_limit", "retry_after": 20}, {"text": "never"}])
-    sink = await harness.turn(session, "hi", on(Warn, Interrupt(), nth=2))  # 1st Warn: no sandbox
+    sink = await harness.turn(session, "hi", on(Warn, Interrupt()))  # the retry warning
     assert end_of(sink).reason.kind == "cancelled"
     assert reaction_delay(sink) < BOUND
     assert len(session.provider.requests) == 1  # type: ignore[attr-defined]

@@ -13,9 +13,15 @@ from typing import Any
 
 import pytest
 
+from koda.sandbox.launcher import Launch
 from koda.tools.base import Effect, ToolContext, ToolError, ToolResult
 from koda.tools.bash import Bash, BashOutput, BashStop
 from koda.tools.processes import MAX_RUNNING, OUTPUT_CAP, BackgroundProcesses
+
+
+def plain(command: str, shell: str = "/bin/sh") -> Launch:
+    """How a command starts without a session's launcher: a plain shell."""
+    return Launch([shell, "-c", command], None, sandboxed=False)
 
 
 @pytest.fixture
@@ -179,7 +185,7 @@ async def test_close_all_leaves_nothing_running(ctx: ToolContext, root: Path) ->
         "yes > /dev/null",
     ]
     for command in commands:
-        registry.start(command, root, "bash")
+        registry.start(command, plain(command, "bash"), root)
     await wait_until(lambda: all((root / f).exists() for f in ("a.pid", "b.pid")))
     groups = [registry.get(f"bg_{n}").pid for n in range(1, 5)]
     directory = registry.get("bg_1").output_path.parent
@@ -200,7 +206,9 @@ async def test_processes_die_with_koda_even_without_close_all(tmp_path: Path) ->
         "import asyncio, pathlib, sys\n"
         "from koda.tools.processes import BackgroundProcesses\n"
         "registry = BackgroundProcesses()\n"
-        "p = registry.start('sleep 60 & sleep 60', pathlib.Path('.'), '/bin/sh')\n"
+        "from koda.sandbox.launcher import Launch\n"
+        "plain = Launch(['/bin/sh', '-c', 'sleep 60 & sleep 60'], None, False)\n"
+        "p = registry.start('sleep 60 & sleep 60', plain, pathlib.Path('.'))\n"
         "print(p.pid, flush=True)\n"
         "asyncio.run(asyncio.sleep(0.3))\n"
     )
@@ -240,7 +248,7 @@ async def test_long_output_keeps_head_and_tail_and_the_full_text(
 async def test_at_most_a_few_run_at_once(processes: BackgroundProcesses, ctx: ToolContext) -> None:
     bash = Bash(processes)
     for _ in range(MAX_RUNNING):
-        processes.start("sleep 60", ctx.project_root, "/bin/sh")
+        processes.start("sleep 60", plain("sleep 60"), ctx.project_root)
     with pytest.raises(ToolError, match=f"{MAX_RUNNING} background processes are already"):
         await bash.run(ctx, {"command": "sleep 60", "background": True})
     await BashStop(processes).run(ctx, {"id": "bg_3"})
@@ -274,7 +282,7 @@ async def test_unknown_ids_name_the_known_ones(
 async def test_output_argument_errors(
     processes: BackgroundProcesses, ctx: ToolContext, args: dict[str, Any], message: str
 ) -> None:
-    processes.start("sleep 30", ctx.project_root, "/bin/sh")
+    processes.start("sleep 30", plain("sleep 30"), ctx.project_root)
     with pytest.raises(ToolError, match=message):
         await BashOutput(processes).run(ctx, args)
 

@@ -7,8 +7,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from koda._version import __version__
+
+if TYPE_CHECKING:
+    from koda.engine.trust import TrustMode
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -20,13 +24,17 @@ commands:
   koda auth ...             store, check or forget provider API keys
   koda undo                 take back the files the last changing turn touched
   koda demo                 watch a scripted run offline (no model needed)
+  koda doctor               check the sandbox, egress proxy, ripgrep, keys and koda.toml
 
 exit codes:
-  0 done · 1 error (provider, tool loop, max turns) · 2 bad usage · 130 interrupted
+  0 done · 1 error (provider, tool loop, max turns, koda.toml) · 2 bad usage · 130 interrupted
 
 environment:
   KODA_PROVIDER, KODA_MODEL, KODA_BASE_URL, KODA_MODE   defaults for the flags of the same name
   KODA_HOME                                            where sessions are stored
+
+settings files (koda.toml: permission rules, extra egress hosts, sandbox limits):
+  ~/.config/koda/koda.toml (or $KODA_HOME/koda.toml), then .koda/koda.toml in the project
 """
 
 
@@ -36,7 +44,7 @@ class MainOptions:
     output_format: str
     continue_last: bool
     resume: str | None
-    mode: str | None
+    mode: TrustMode | None  # asked for by --mode or KODA_MODE; None: Koda's default
     max_turns: int | None
     yes: bool
     provider: str | None
@@ -81,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-r", "--resume", metavar="ID", help="resume a session by id (a prefix is enough)"
     )
-    p.add_argument("--mode", help="trust mode: plan, safe or auto (default: safe)")
+    p.add_argument(
+        "--mode",
+        type=_mode,
+        help="trust mode: plan, safe or auto (default: auto where commands can run in the "
+        "sandbox, else safe)",
+    )
     p.add_argument(
         "--max-turns", type=_positive_int, metavar="N", help="stop after N model calls in this run"
     )
@@ -131,6 +144,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _mode(text: str) -> TrustMode:
+    from koda.engine.trust import parse_mode
+
+    try:
+        return parse_mode(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _explicit_mode(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> TrustMode | None:
+    if ns.mode is not None:
+        mode: TrustMode = ns.mode
+        return mode
+    text = os.environ.get("KODA_MODE")
+    if not text:
+        return None
+    try:
+        return _mode(text)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"KODA_MODE: {exc}")
+
+
 def parse_main(argv: list[str]) -> MainOptions:
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -138,6 +173,7 @@ def parse_main(argv: list[str]) -> MainOptions:
         parser.error("--resume needs a session id (or a prefix of one)")
     if ns.continue_last and ns.resume:
         parser.error("use either --continue or --resume, not both")
+    mode = _explicit_mode(parser, ns)
     prompt = _prompt(parser, ns)
     root = (ns.project_root or Path.cwd()).expanduser()
     if not root.is_dir():
@@ -147,7 +183,7 @@ def parse_main(argv: list[str]) -> MainOptions:
         output_format=ns.output_format,
         continue_last=ns.continue_last,
         resume=ns.resume,
-        mode=ns.mode if ns.mode is not None else (os.environ.get("KODA_MODE") or None),
+        mode=mode,
         max_turns=ns.max_turns,
         yes=ns.yes,
         provider=ns.provider,

@@ -15,6 +15,7 @@ from koda.cli.args import EXIT_ERROR, EXIT_OK
 from koda.cli.headless import NobodyHere
 from koda.cli.writers import TextWriter
 from koda.config import KodaConfig
+from koda.config_file import FileSettings
 from koda.engine.agent import KodaAgent
 from koda.engine.commands import EngineCommand
 from koda.engine.session import KodaSession
@@ -72,13 +73,15 @@ async def _demo(tmp: Path, *, fast: bool) -> int:
     provider = ScriptedProvider(load_script(json.dumps(script)))
     db = Store.open(tmp / "koda.db")
     try:
-        agent = KodaAgent.create(project)
+        # The same run on every machine: no koda.toml of the user's applies, and Safe mode
+        # (which works with or without a sandbox) shows each change being approved.
+        agent = KodaAgent.create(project, settings=FileSettings.empty())
         session = KodaSession.create(agent, db, provider, TrustMode.SAFE, KodaConfig(), home=tmp)
         print(BANNER, file=sys.stderr)
         print(f"\n> {PROMPT}\n", file=sys.stderr)
         writer = TextWriter(sys.stdout, sys.stderr, show_results=True)
         commands: asyncio.Queue[EngineCommand] = asyncio.Queue()
-        # Safe mode asks before each change; the demo says yes, as `--yes` would.
+        # The demo says yes, as `--yes` would.
         sink = NobodyHere(writer, commands, session.mode, yes=True)
         session.add_user_message(PROMPT)
         await session.run_turn(KodaConfig(), [], sink, commands)

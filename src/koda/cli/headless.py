@@ -12,6 +12,7 @@ from koda._version import __version__
 from koda.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MainOptions
 from koda.cli.writers import JsonWriter, RunSummary, StreamJsonWriter, TextWriter
 from koda.config import KodaConfig, from_environment
+from koda.config_file import ConfigFileError
 from koda.engine import events as ev
 from koda.engine.agent import KodaAgent
 from koda.engine.commands import (
@@ -23,13 +24,12 @@ from koda.engine.commands import (
     LoopDecision,
 )
 from koda.engine.session import KodaSession
-from koda.engine.trust import TrustMode, parse_mode
+from koda.engine.trust import ModeRefused, TrustMode, start_mode
 from koda.paths import database_path
 from koda.providers.catalog import ProviderSetupError, choose_model, create_provider
+from koda.sandbox.status import sandbox_status
 from koda.store import SessionRow, Store, StoreError
 from koda.store.sessions import AmbiguousSessionError, SessionNotFoundError
-
-DEFAULT_MODE = TrustMode.SAFE
 
 
 class Writer(Protocol):
@@ -64,12 +64,14 @@ class NobodyHere:
     def _decide(self, event: ev.ApprovalRequest) -> ApprovalDecision:
         if self.yes:
             return ApprovalDecision("approve")
+        # Auto runs changes by itself; only Safe has a milder way out than approving everything.
+        how = "`--yes` (or `--mode auto`)" if self.mode == TrustMode.SAFE else "`--yes`"
         return ApprovalDecision(
             "reject_auto",
             reason=(
                 f"Koda is running headless in {self.mode.value} mode and nobody can approve "
                 f"'{event.detail}'. Do what you can without it and tell the user it needs "
-                "`--yes` (or a different --mode) to be allowed."
+                f"{how} to be allowed."
             ),
         )
 
@@ -79,7 +81,7 @@ def run_headless(options: MainOptions) -> int:
         return asyncio.run(_run(options))
     except UsageError as exc:
         return _setup_failed(options, str(exc), EXIT_USAGE)
-    except (ProviderSetupError, StoreError) as exc:
+    except (ProviderSetupError, StoreError, ConfigFileError, ModeRefused) as exc:
         return _setup_failed(options, str(exc), EXIT_ERROR)
     except KeyboardInterrupt:
         print("koda: interrupted", file=sys.stderr)
@@ -97,46 +99,31 @@ def _setup_failed(options: MainOptions, message: str, code: int) -> int:
 
 
 async def _run(options: MainOptions) -> int:
-    explicit_mode = _mode(options.mode)
     config = from_environment().with_overrides(
         provider=options.provider, model=options.model, base_url=options.base_url,
         max_iterations=options.max_turns, max_tokens=options.max_tokens,
         thinking_budget=options.thinking_budget, reasoning_effort=options.reasoning_effort,
     )  # fmt: skip
+    agent = KodaAgent.create(options.project_root)  # a bad koda.toml stops here
     db = Store.open(database_path())
     try:
-        agent = KodaAgent.create(options.project_root)
         row = _earlier_session(options, agent, db)
+        stored = row.mode if row is not None else None
+        mode, notice = start_mode(options.mode, stored, sandbox_status())
         provider = create_provider(config)
         try:
             config = config.with_overrides(model=await choose_model(provider, config))
             if row is None:
-                mode = explicit_mode or DEFAULT_MODE
                 session = KodaSession.create(agent, db, provider, mode, config)
             else:
-                mode = explicit_mode or _stored_mode(row)
                 session = KodaSession.resume(agent, db, provider, row, mode, config)
+            if notice is not None:
+                session.notices.append(notice)
             return await _turn(options, session, config)
         finally:
             await provider.aclose()
     finally:
         db.close()
-
-
-def _mode(text: str | None) -> TrustMode | None:
-    if text is None:
-        return None
-    try:
-        return parse_mode(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _stored_mode(row: SessionRow) -> TrustMode:
-    try:
-        return parse_mode(row.mode)
-    except ValueError:
-        return DEFAULT_MODE
 
 
 def _earlier_session(options: MainOptions, agent: KodaAgent, db: Store) -> SessionRow | None:

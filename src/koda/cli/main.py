@@ -7,7 +7,7 @@ import sys
 
 from koda._version import __version__
 
-SUBCOMMANDS = ("sessions", "demo", "auth", "undo")
+SUBCOMMANDS = ("sessions", "demo", "auth", "undo", "doctor")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +61,10 @@ def _subcommand(name: str, rest: list[str]) -> int:
         from koda.cli.sessions_cmd import run_sessions
 
         return run_sessions(rest)
+    if name == "doctor":
+        from koda.cli.doctor import run_doctor
+
+        return run_doctor(rest)
     from koda.cli.demo import run_demo
 
     return run_demo(rest)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from koda.cancel import Cancelled, run_or_cancel
+from koda.config_file import project_file
 from koda.engine.events import (
     ActionBlocked,
     ApprovalRequest,
@@ -21,7 +23,8 @@ from koda.engine.inbox import Inbox
 from koda.engine.loop_guard import LoopGuard, args_preview, repeat_warning
 from koda.engine.sink import EngineSink
 from koda.engine.stopped import TurnStopped
-from koda.engine.trust import verdict
+from koda.engine.trust import TrustMode, Verdict, verdict
+from koda.permissions import Match
 from koda.providers.base import Message, ToolCall
 from koda.tools.base import Effect, Tool, ToolContext, ToolError, ToolResult
 from koda.tools.bash_effect import command_head
@@ -36,6 +39,8 @@ CANCELLED_NOTE = "[cancelled by the user before this tool call finished]"
 # Bash watches the cancel token and stops its process group (SIGTERM, then SIGKILL after half a
 # second); a hard cancel mid-spawn or mid-escalation would leave those processes running.
 TOOL_STOP_GRACE = 1.0
+# The file tools that could change the project's koda.toml.
+SETTINGS_WRITERS = frozenset({"Write", "Edit", "Delete"})
 
 
 class ToolDispatch:
@@ -78,11 +83,12 @@ class ToolDispatch:
                     continue
                 warn_count = check.count if check.verdict == "warn" else 0
                 effect = self.effect_of(tool, call)
-                if effect == Effect.READ_ONLY:
+                match = self.rule_for(tool, call)
+                if effect == Effect.READ_ONLY and (match is None or match.action == "allow"):
                     batch.append((call, tool, warn_count))
                     continue
                 await self.flush(batch, answered)
-                await self.gated(call, tool, effect, answered, warn_count)
+                await self.gated(call, tool, effect, match, answered, warn_count)
             await self.flush(batch, answered)
         except Cancelled:
             self.close_unanswered(calls, answered, CANCELLED_NOTE)
@@ -115,7 +121,32 @@ class ToolDispatch:
             and self.effect_of(tool, call) != Effect.DESTRUCTIVE
         )
 
+    def rule_for(self, tool: Tool, call: ToolCall) -> Match | None:
+        """The koda.toml rule (deny, ask or allow) that decides this call, if any."""
+        agent = self.session.agent
+        return agent.settings.permissions.decide(tool.name, call.arguments, agent.project_root)
+
+    def edits_settings(self, tool: Tool, call: ToolCall) -> bool:
+        """Whether the call writes, edits or deletes the project's koda.toml (or its folder).
+
+        The model works inside the project and could otherwise grant itself permissions there,
+        so such a change is always shown to the user first.
+        """
+        raw = call.arguments.get("path") if isinstance(call.arguments, dict) else None
+        if tool.name not in SETTINGS_WRITERS or not isinstance(raw, str) or not raw.strip():
+            return False
+        root = self.session.agent.project_root
+        try:
+            target = os.path.realpath(os.path.join(root, raw))
+            settings = os.path.realpath(project_file(root))
+        except (OSError, ValueError):
+            return False
+        # Folded: on a case-insensitive disk .KODA/Koda.toml is the same file.
+        return target.casefold() in (settings.casefold(), os.path.dirname(settings).casefold())
+
     def effect_of(self, tool: Tool, call: ToolCall) -> Effect:
+        if self.edits_settings(tool, call):
+            return Effect.DESTRUCTIVE  # asks in every mode that runs changes
         # A tool whose effect depends on the session (Delete of a file Koda created) says so.
         owned_effect = getattr(tool, "owned_effect", None)
         try:
@@ -142,19 +173,30 @@ class ToolDispatch:
             self.finish(call, result, answered)
 
     async def gated(
-        self, call: ToolCall, tool: Tool, effect: Effect, answered: set[str], warn_count: int
+        self,
+        call: ToolCall,
+        tool: Tool,
+        effect: Effect,
+        match: Match | None,
+        answered: set[str],
+        warn_count: int,
     ) -> None:
-        rule = "run" if self.undoes_own_work(tool, call) else verdict(self.session.mode, effect)
+        settings = self.edits_settings(tool, call)
+        rule = self.decide(call, tool, effect, match, settings)
         if rule == "block":
-            self.block(call, tool)
-            self.finish(call, ToolResult(self.blocked_text(call, tool), ok=False), answered)
+            denied = match if match is not None and match.action == "deny" else None
+            self.block(call, tool, denied)
+            text = self.blocked_text(call, tool, denied)
+            self.finish(call, ToolResult(text, ok=False), answered)
             return
-        if rule == "ask" and self.approval_key(call, tool, effect) not in self.session.always_allow:
-            refusal = await self.ask(call, tool, effect)
+        key = self.approval_key(call, tool, effect)
+        if rule == "ask" and (settings or key not in self.session.always_allow):
+            refusal = await self.ask(call, tool, effect, remember=not settings)
             if refusal is not None:
                 self.finish(call, ToolResult(refusal, ok=False), answered)
                 return
-        await self.session.before_changes()
+        if effect != Effect.READ_ONLY:  # a read that a rule made ask changes nothing
+            await self.session.before_changes()
         self.start(call)
         result = await run_or_cancel(
             self.invoke(call, tool), self.session.cancel, grace=TOOL_STOP_GRACE
@@ -163,28 +205,59 @@ class ToolDispatch:
             result.output += repeat_warning(call, warn_count)
         self.finish(call, result, answered)
 
-    def block(self, call: ToolCall, tool: Tool) -> None:
-        self.sink.emit(
-            ActionBlocked(
-                call.name, self.summary(tool, call), "plan mode allows read-only tools only"
-            )
-        )
+    def decide(
+        self, call: ToolCall, tool: Tool, effect: Effect, match: Match | None, settings: bool
+    ) -> Verdict:
+        """The user's koda.toml rules first (deny, then Plan mode, ask, allow), else the matrix.
 
-    def blocked_text(self, call: ToolCall, tool: Tool) -> str:
+        An allow rule never covers a change to the project's own koda.toml.
+        """
+        action = match.action if match is not None else None
+        if action == "deny":
+            return "block"
+        own = self.undoes_own_work(tool, call)
+        if self.session.mode == TrustMode.PLAN and effect != Effect.READ_ONLY and not own:
+            return "block"
+        if action == "ask":
+            return "ask"
+        if action == "allow" and not settings:
+            return "run"
+        return "run" if own else verdict(self.session.mode, effect)
+
+    def block(self, call: ToolCall, tool: Tool, denied: Match | None) -> None:
+        reason = (
+            f"denied by {denied.rule.where()}"
+            if denied is not None
+            else "plan mode allows read-only tools only"
+        )
+        self.sink.emit(ActionBlocked(call.name, self.summary(tool, call), reason))
+
+    def blocked_text(self, call: ToolCall, tool: Tool, denied: Match | None) -> str:
+        if denied is not None:
+            return (
+                f"Blocked: {self.summary(tool, call)} was not run because the user's koda.toml "
+                f"denies it ({denied.rule.where()}). Do not retry it or work around it; "
+                "if the task needs it, tell the user."
+            )
         return (
             f"Blocked: {self.summary(tool, call)} was not run because the session is in Plan mode, "
             "which allows read-only tools only. Describe the change you would make instead."
         )
 
-    async def ask(self, call: ToolCall, tool: Tool, effect: Effect) -> str | None:
-        """Ask for approval; None if approved, else the text the model reads."""
+    async def ask(
+        self, call: ToolCall, tool: Tool, effect: Effect, *, remember: bool = True
+    ) -> str | None:
+        """Ask for approval; None if approved, else the text the model reads.
+
+        `remember`: whether "approve always" is kept for later calls of the same kind.
+        """
         request_id = uuid.uuid4().hex
         preview = self.preview(tool, call)
         self.sink.emit(
             ApprovalRequest(request_id, call.name, self.summary(tool, call), effect.value, preview)
         )
         decision = await self.inbox.approval(request_id)
-        if decision.decision == "approve_always":
+        if decision.decision == "approve_always" and remember:
             self.session.always_allow.add(self.approval_key(call, tool, effect))
         if decision.approved:
             return None
@@ -242,6 +315,7 @@ class ToolDispatch:
             ask_user=self.ask_user,
             data_dir=self.session.data_dir,
             processes=self.session.processes,
+            launcher=self.session.launcher,
         )
 
     async def ask_user(self, question: str, options: list[str]) -> str | None:

@@ -19,11 +19,14 @@ from koda.engine.inbox import Inbox
 from koda.engine.sink import EngineSink
 from koda.engine.stopped import TurnStopped
 from koda.engine.title import title_from_prompt
-from koda.engine.trust import TrustMode
+from koda.engine.trust import ModeRefused, TrustMode, auto_refusal
 from koda.engine.turn import Turn
-from koda.paths import data_dir
+from koda.paths import data_dir, koda_dirs
 from koda.providers.base import ImageData, LlmProvider, ProviderError
 from koda.providers.hosts import find_host
+from koda.sandbox.launcher import CommandLauncher
+from koda.sandbox.policy import limits_from
+from koda.sandbox.status import sandbox_status
 from koda.store import SessionRow, Store
 from koda.tools.processes import BackgroundProcesses
 from koda.undo import Checkpoints
@@ -31,10 +34,6 @@ from koda.undo import Checkpoints
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 3.0
-UNSANDBOXED_AUTO = (
-    "Auto mode: commands run as plain subprocesses, without a sandbox, in this version of Koda. "
-    "Use --mode safe to approve each change."
-)
 
 
 class KodaSession:
@@ -60,13 +59,15 @@ class KodaSession:
         self.file_tracker = FileTracker(db, id)
         self.title_set = title_set
         self.always_allow: set[str] = set()
-        self._auto_warned = False
+        # Said once, as warnings at the start of the next turn (e.g. why the mode is not Auto).
+        self.notices: list[str] = []
         self._probed: str | None = None
         self._retired: list[LlmProvider] = []
         # Set by a skill with `allowed-tools` while it is active; None means every tool.
         self.allowed_tools: set[str] | None = None
         self.data_dir = home or data_dir()  # `home`: a throwaway one (the demo, tests)
         self.processes = BackgroundProcesses()
+        self.launcher = command_launcher(agent, home)
         self.checkpoints = Checkpoints(agent.project_root, self.data_dir)
         self._turn_id: str | None = None
         self._checkpointed_turn: str | None = None
@@ -115,6 +116,10 @@ class KodaSession:
         return host.wire if host is not None else self.provider.name
 
     def set_mode(self, mode: TrustMode) -> None:
+        """Switch trust mode; Auto is refused (ModeRefused) where commands cannot be sandboxed."""
+        status = sandbox_status()
+        if mode == TrustMode.AUTO and not status.available:
+            raise ModeRefused(auto_refusal(status))
         self.mode = mode
         self.db.sessions.update(self.id, mode=mode.value)
 
@@ -175,7 +180,7 @@ class KodaSession:
         try:
             await self._close_retired()
             self._attach_images(pending_images)
-            self._warn_unsandboxed(sink)
+            self._say_notices(sink)
             async with inbox:
                 turn = Turn(self, config, sink, inbox)
                 try:
@@ -210,10 +215,9 @@ class KodaSession:
                 last, [{"media_type": i.media_type, "data": i.data} for i in images]
             )
 
-    def _warn_unsandboxed(self, sink: EngineSink) -> None:
-        if self.mode == TrustMode.AUTO and not self._auto_warned:
-            sink.emit(Warn(UNSANDBOXED_AUTO))
-            self._auto_warned = True
+    def _say_notices(self, sink: EngineSink) -> None:
+        while self.notices:
+            sink.emit(Warn(self.notices.pop(0)))
 
     async def _close_retired(self) -> None:
         while self._retired:
@@ -226,5 +230,26 @@ class KodaSession:
         try:
             await self.processes.close_all()
         finally:
+            self.launcher.close()
             await self._close_retired()
             await self.provider.aclose()
+
+
+def command_launcher(agent: KodaAgent, home: Path | None) -> CommandLauncher:
+    """How this session's commands start: the sandbox, its limits and egress hosts from the
+    settings; every folder where Koda keeps data hidden from them."""
+    settings = agent.settings
+    limits = settings.sandbox
+    return CommandLauncher(
+        agent.project_root,
+        sandbox_status(),
+        koda_dirs=[*([home] if home is not None else []), *koda_dirs()],
+        network_allow=settings.network_allow,
+        limits=limits_from(
+            memory_mb=limits.memory_mb,
+            cpu_seconds=limits.cpu_seconds,
+            processes=limits.processes,
+            output_mb=limits.output_mb,
+        ),
+        extra_writable=limits.writable,
+    )

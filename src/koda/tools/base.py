@@ -13,6 +13,7 @@ from koda.providers.base import ImageData
 from koda.store import Store
 
 if TYPE_CHECKING:
+    from koda.sandbox.launcher import CommandLauncher
     from koda.tools.processes import BackgroundProcesses
 
 
@@ -67,6 +68,8 @@ class ToolContext:
     ask_user: AskUser = nobody_to_ask
     data_dir: Path | None = None  # Koda's own data folder (user memory, checkpoints)
     processes: BackgroundProcesses | None = None  # the session's background commands
+    # How commands start (sandbox, environment, proxies); None: a plain subprocess.
+    launcher: CommandLauncher | None = None
 
 
 @dataclass

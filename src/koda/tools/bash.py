@@ -12,6 +12,7 @@ import signal
 from typing import Any, Literal
 
 from koda.cancel import CancelToken
+from koda.sandbox.launcher import Launch
 from koda.tools.args import one_line, opt_bool, opt_int, req_str, scaled
 from koda.tools.base import Effect, OutputEmitter, ToolContext, ToolError, ToolResult
 from koda.tools.bash_effect import classify
@@ -34,19 +35,28 @@ PIPE_GRACE = 0.5
 POLL = 0.02
 
 Stream = Literal["stdout", "stderr"]
-Ending = Literal["done", "held", "timeout", "cancelled", "interrupted"]
+Ending = Literal["done", "held", "timeout", "cancelled", "interrupted", "flooded"]
 
 
 class _Output:
-    """Combined stdout/stderr lines in arrival order, passed on to the UI as they come."""
+    """Combined stdout/stderr lines in arrival order, passed on to the UI as they come.
 
-    def __init__(self, emit: OutputEmitter) -> None:
+    With a `limit`, `flooded` is set once that many bytes have come: the command is stopped.
+    """
+
+    def __init__(self, emit: OutputEmitter, limit: int | None = None) -> None:
         self.lines: list[str] = []
         self.dropped = 0
+        self.total = 0
+        self.limit = limit
+        self.flooded = asyncio.Event()
         self._kept = 0
         self._emit = emit
 
     def add(self, line: str, stream: Stream) -> None:
+        self.total += len(line) + 1
+        if self.limit is not None and self.total > self.limit:
+            self.flooded.set()
         if self._kept >= KEEP_BYTES:
             self.dropped += 1
             return
@@ -59,8 +69,9 @@ class Bash:
     name = "Bash"
     description = (
         "Run a shell command in the project root; returns the exit code and combined "
-        "stdout/stderr (long output keeps head and tail). stdin is empty. Jobs started with & "
-        "are stopped when the command ends unless their output is redirected to a file."
+        "stdout/stderr (long output keeps head and tail). stdin is empty; & jobs end with the "
+        "command. Sandboxed: only the project and /tmp are writable; network reaches code "
+        "hosts and package registries only."
     )
 
     def __init__(
@@ -92,32 +103,37 @@ class Bash:
         timeout = opt_int(args, "timeout", DEFAULT_TIMEOUT, min=1, max=MAX_TIMEOUT)
         if opt_bool(args, "background"):
             return await self._start_background(ctx, command)
+        launch = prepare(ctx, command)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                _shell(),
-                "-c",
-                command,
-                cwd=ctx.project_root,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                # Its own process group, so stopping it reaches everything it started.
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise ToolError(f"Could not start the shell: {exc}.") from exc
-        output = _Output(ctx.emit_output)
-        ending = await _supervise(proc, output, ctx.cancel, timeout)
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *launch.argv,
+                    cwd=ctx.project_root,
+                    env=launch.env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    # Its own process group, so stopping it reaches everything it started.
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise ToolError(f"Could not start the shell: {exc}.") from exc
+            output = _Output(ctx.emit_output, launch.output_limit)
+            ending = await _supervise(proc, output, ctx.cancel, timeout)
+        finally:
+            launch.cleanup()
         result = _result(ctx, proc.returncode, ending, timeout, output)
         if ending == "timeout" and "background" in self.parameters["properties"]:
             result.output += "\n[for servers and watchers, use background: true]"
+        if launch.notice:
+            result.output += "\n" + launch.notice
         return result
 
     async def _start_background(self, ctx: ToolContext, command: str) -> ToolResult:
         if "background" not in self.parameters["properties"]:
             raise ToolError("No background processes here; run the command in the foreground.")
         processes = registry(self._processes, ctx)
-        process = processes.start(command, ctx.project_root, _shell())
+        process = processes.start(command, prepare(ctx, command), ctx.project_root)
         await process.settle(START_WAIT)
         code = process.exit_code()
         if code is None:
@@ -193,6 +209,13 @@ def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
 
+def prepare(ctx: ToolContext, command: str) -> Launch:
+    """The session's way to start `command` (sandbox, environment), or a plain shell."""
+    if ctx.launcher is not None:
+        return ctx.launcher.launch(_shell(), command, ctx.project_root)
+    return Launch([_shell(), "-c", command], None, sandboxed=False)
+
+
 def _describe(process: BackgroundProcess) -> str:
     status = process.status()
     return f"{status} (pid {process.pid})" if status == "running" else status
@@ -221,19 +244,23 @@ async def _supervise(
     )
     exited = asyncio.ensure_future(_wait_exit(proc, pumps))
     cancelled = asyncio.ensure_future(cancel.wait())
+    flooded = asyncio.ensure_future(output.flooded.wait())
     # Stays "interrupted" only if the awaiting task itself is cancelled.
     ending: Ending = "interrupted"
     try:
         done, _ = await asyncio.wait(
-            {exited, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            {exited, cancelled, flooded}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if exited in done:
             ending = "held" if exited.result() else "done"
+        elif flooded in done:
+            ending = "flooded"
         else:
             ending = "cancelled" if cancelled in done else "timeout"
     finally:
         exited.cancel()
         cancelled.cancel()
+        flooded.cancel()
         if ending != "done":
             await stop_group(proc.pid)
         await _drain(pumps)
@@ -290,6 +317,8 @@ def _result(
 ) -> ToolResult:
     if ending == "timeout":
         header = f"Command timed out after {timeout} s"
+    elif ending == "flooded":
+        header = f"Command stopped: its output passed {output.limit:,} bytes"
     elif ending == "cancelled":
         header = "Command cancelled"
     elif code is not None and code < 0:

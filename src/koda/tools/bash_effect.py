@@ -11,6 +11,7 @@ toward asking. This is a UX layer, not a security boundary: the sandbox holds wh
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
@@ -883,6 +884,88 @@ _CHECKERS: dict[str, _Checker] = {
     "scp": _copy_effect,
     "rsync": _copy_effect,
 }
+
+
+def simple_commands(command: str) -> list[str] | None:
+    """Each simple command of `command` on its own, for matching permission rules; None when
+    the line cannot be parsed.
+
+    A command is its words joined by spaces (a word is quoted only where the shell would read
+    it differently otherwise), without leading VAR=value assignments, input redirections and
+    redirections to /dev/null or another descriptor. Output redirections into files are kept,
+    at the end: writing a file is part of what the command does. The bodies of command and
+    process substitutions and of `sh -c` are listed as commands of their own (the `sh -c` itself
+    is not); other wrappers (`env`, `nice`, `timeout`, `xargs`, ...) stay in place as written.
+    """
+    try:
+        lexed = _Lexer(command).run()
+    except ValueError:
+        return None
+    found: list[str] = []
+    for segment, _ in _segments(lexed.tokens):
+        inner = _segment_commands(segment)
+        if inner is None:
+            return None
+        found.extend(inner)
+    for text in lexed.substitutions:
+        inner = simple_commands(text)
+        if inner is None:
+            return None
+        found.extend(inner)
+    return found
+
+
+def _segment_commands(tokens: list[_Token]) -> list[str] | None:
+    words: list[str] = []
+    writes: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.kind == "word":
+            words.append(token.text)
+            i += 1
+            continue
+        target = tokens[i + 1].text if i + 1 < len(tokens) and tokens[i + 1].kind == "word" else ""
+        to_file = target not in NULL_TARGETS and not (
+            token.text == ">&" and (target.isdigit() or target == "-")
+        )
+        if token.text in (*_OUTPUT_REDIRECTS, ">&") and target and to_file:
+            writes.extend((token.text, _shown(target)))
+        i += 2 if target else 1
+    words = _strip_prefixes(words)
+    body = _shell_body(words)
+    if body is not None:
+        return simple_commands(body)
+    if not words:
+        return []
+    return [" ".join([*(_shown(w) for w in words), *writes])]
+
+
+def _shell_body(words: list[str]) -> str | None:
+    """The script of `sh -c SCRIPT` (any shell), else None."""
+    if not words or PurePosixPath(words[0]).name not in SHELLS:
+        return None
+    args = words[1:]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _SHELL_VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg in ("-", "--") or not arg.startswith(("-", "+")):
+            return None
+        if not arg.startswith("--") and "c" in arg[1:]:
+            return args[i + 1] if i + 1 < len(args) else None
+        i += 1
+    return None
+
+
+_NEEDS_QUOTES = re.compile(r"[\s;&|<>()`\"'\\#]")
+
+
+def _shown(word: str) -> str:
+    """`word` as the shell would have to be given it to read the same word back."""
+    return shlex.quote(word) if not word or _NEEDS_QUOTES.search(word) else word
 
 
 def command_head(command: str) -> str:

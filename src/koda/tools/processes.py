@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from koda.sandbox.launcher import Launch
 from koda.tools.base import ToolError
 
 # How long processes get to exit after SIGTERM before SIGKILL.
@@ -96,6 +97,7 @@ class BackgroundProcess:
     output_path: Path
     popen: subprocess.Popen[bytes]
     pump: threading.Thread
+    launch: Launch
     stopped: bool = False
     next_line: int = 1  # first line BashOutput has not shown yet
     _code: int | None = field(default=None, repr=False)
@@ -154,7 +156,7 @@ class BackgroundProcesses:
         self._closed = False
         self._at_exit = False
 
-    def start(self, command: str, cwd: Path, shell: str) -> BackgroundProcess:
+    def start(self, command: str, launch: Launch, cwd: Path) -> BackgroundProcess:
         if self._closed:
             raise ToolError("The session is closing; no new background process can start.")
         running = [p.id for p in self._processes.values() if p.status() == "running"]
@@ -169,8 +171,9 @@ class BackgroundProcesses:
         output = open(path, "wb")  # noqa: SIM115 - the pump thread owns and closes it
         try:
             popen = subprocess.Popen(
-                [shell, "-c", command],
+                launch.argv,
                 cwd=cwd,
+                env=launch.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -178,17 +181,18 @@ class BackgroundProcesses:
             )
         except OSError as exc:
             output.close()
+            launch.cleanup()
             raise ToolError(f"Could not start the shell: {exc}.") from exc
         assert popen.stdout is not None  # asked for as PIPE
         pump = threading.Thread(
             target=_pump, args=(popen.stdout, output), name=f"koda-{id}", daemon=True
         )
         pump.start()
-        process = BackgroundProcess(id, command, path, popen, pump)
+        process = BackgroundProcess(id, command, path, popen, pump, launch)
         self._processes[id] = process
         if not self._at_exit:
             # If Koda dies without closing the session, its children still must not outlive it.
-            atexit.register(self._kill_now)
+            atexit.register(self.kill_now)
             self._at_exit = True
         return process
 
@@ -222,7 +226,7 @@ class BackgroundProcesses:
         self._closed = True
         await asyncio.gather(*(self._stop(p) for p in self._processes.values()))
         if self._at_exit:
-            atexit.unregister(self._kill_now)
+            atexit.unregister(self.kill_now)
             self._at_exit = False
         if self._own_directory is not None:
             shutil.rmtree(self._own_directory, ignore_errors=True)
@@ -231,6 +235,7 @@ class BackgroundProcesses:
     async def _stop(self, process: BackgroundProcess) -> None:
         # The group may outlive the shell (children it left behind), so it is always signalled.
         if process.popen.returncode is not None:
+            process.launch.cleanup()
             return  # reaped: its group id may belong to someone else by now
         if process.exit_code() is None:
             process.stopped = True
@@ -240,8 +245,9 @@ class BackgroundProcesses:
             await asyncio.sleep(POLL)
         # Whatever the group wrote last is in the pipe; let the pump finish writing it.
         await asyncio.to_thread(process.pump.join, KILL_GRACE)
+        process.launch.cleanup()
 
-    def _kill_now(self) -> None:
+    def kill_now(self) -> None:
         for process in self._processes.values():
             if process.popen.returncode is None:
                 signal_group(process.pid, signal.SIGKILL)

@@ -1,0 +1,153 @@
+"""What a sandboxed command may see, write and use: one policy for every backend.
+
+Reads are allowed almost everywhere (tools need the system); writes only to the project, the
+session's /tmp and tool caches; credentials stay write-protected, Koda's own data unreadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Credentials under $HOME that commands may read (a tool may need them) but never change.
+HOME_CREDENTIAL_DIRS = (
+    ".ssh", ".aws", ".gnupg", ".kube", ".azure", ".password-store", ".terraform.d", ".claude",
+    ".android", ".docker",
+)  # fmt: skip
+CONFIG_CREDENTIAL_DIRS = (
+    "gcloud", "gh", "op", "helm", "netlify", "vercel", "fly", "doppler", "stripe", "heroku",
+)  # fmt: skip
+HOME_CREDENTIAL_FILES = (
+    ".netrc", ".git-credentials", ".npmrc", ".pypirc", ".vault-token", ".env",
+)  # fmt: skip
+# Download caches builds need to write. Not ~/.cargo/bin or ~/.cargo/config.toml: a file
+# planted there would run outside the sandbox the next time the user builds.
+HOME_CACHES = (
+    ".cache", ".npm", ".cargo/registry", ".cargo/git", "go/pkg/mod", ".m2/repository",
+    ".gradle/caches",
+)  # fmt: skip
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int = 600
+    memory_bytes: int = 8 * GIB
+    processes: int = 1024  # tasks (threads count too) in the command's tree
+    output_bytes: int = 64 * MIB  # a foreground command printing more is stopped
+    open_files: int = 4096
+
+
+def limits_from(
+    *,
+    memory_mb: int | None = None,
+    cpu_seconds: int | None = None,
+    processes: int | None = None,
+    output_mb: int | None = None,
+) -> Limits:
+    """Defaults, with whatever the user's settings say instead."""
+    base = Limits(memory_bytes=default_memory_limit())
+    return Limits(
+        cpu_seconds=cpu_seconds or base.cpu_seconds,
+        memory_bytes=memory_mb * MIB if memory_mb else base.memory_bytes,
+        processes=processes or base.processes,
+        output_bytes=output_mb * MIB if output_mb else base.output_bytes,
+    )
+
+
+@dataclass(frozen=True)
+class Network:
+    """The session's proxies as the sandbox reaches them: a loopback port inside the sandbox's
+    network namespace is bridged to each proxy's Unix socket."""
+
+    http_port: int
+    socks_port: int
+    http_socket: Path
+    socks_socket: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    project_root: Path
+    tmp_dir: Path  # the session's own folder, seen as /tmp inside
+    writable: tuple[Path, ...]  # besides the project and /tmp
+    write_protected: tuple[Path, ...]  # readable, never writable (existing paths only)
+    hidden: tuple[Path, ...]  # neither readable nor writable
+    limits: Limits = Limits()
+    network: Network | None = None  # None: no network at all
+
+
+def default_memory_limit() -> int:
+    """Half the machine's memory, at least 2 GiB: one runaway command can't take all of it."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * GIB
+    return max(2 * GIB, total // 2)
+
+
+def build_policy(
+    project_root: Path,
+    tmp_dir: Path,
+    *,
+    koda_dirs: Iterable[Path],
+    home: Path | None = None,
+    extra_writable: Iterable[Path] = (),
+    limits: Limits | None = None,
+    network: Network | None = None,
+) -> SandboxPolicy:
+    """The policy for one session. `koda_dirs`: Koda's data and config folders, to hide."""
+    home = home if home is not None else Path.home()
+    root = project_root.resolve()
+    return SandboxPolicy(
+        project_root=root,
+        tmp_dir=tmp_dir,
+        writable=_existing([*(home / c for c in HOME_CACHES), *extra_writable]),
+        write_protected=_existing([*credential_paths(home), *project_protected(root)]),
+        hidden=_existing(koda_dirs),
+        limits=limits or Limits(memory_bytes=default_memory_limit()),
+        network=network,
+    )
+
+
+def credential_paths(home: Path) -> list[Path]:
+    return [
+        *(home / d for d in HOME_CREDENTIAL_DIRS),
+        *(home / ".config" / d for d in CONFIG_CREDENTIAL_DIRS),
+        *(home / f for f in HOME_CREDENTIAL_FILES),
+    ]
+
+
+def project_protected(root: Path) -> list[Path]:
+    """Files in the project that would run code or widen trust outside the sandbox later:
+    git's config and hooks (run by the user's next git command) and Koda's own settings.
+
+    Created empty when missing, so a command cannot create them either: a mount needs a place.
+    """
+    paths = [root / ".koda"]
+    git = root / ".git"
+    if git.is_dir() and not git.is_symlink():
+        paths += [git / "config", git / "hooks"]
+    for path in paths:
+        if path.name != "config" and not path.exists() and not path.is_symlink():
+            # Where it cannot be made (a read-only project), no command can make it either.
+            with contextlib.suppress(OSError):
+                path.mkdir()
+    return paths
+
+
+def _existing(paths: Iterable[Path]) -> tuple[Path, ...]:
+    seen: dict[Path, None] = {}
+    for path in paths:
+        try:
+            if path.exists():  # follows links: the target is what gets mounted
+                seen.setdefault(path.resolve(), None)
+        except OSError:
+            continue
+    return tuple(seen)
