@@ -27,6 +27,8 @@ BENCHMARKS = [
     ("bench_resume.py", ["--runs", "3"]),
     ("bench_first_request.py", ["--runs", "1"]),
     ("bench_stream.py", ["--runs", "2", "--chunks", "2000", "--startup-runs", "3"]),
+    ("bench_sandbox.py", ["--runs", "3"]),
+    ("bench_proxy.py", ["--runs", "1"]),
 ]
 
 

@@ -124,3 +124,19 @@ async def test_a_start_notice_is_said_once_at_the_next_turn(harness: Harness) ->
     assert [w.message for w in sink.of_type(Warn)] == [notice]
     sink = await harness.turn(session, "again")
     assert not sink.of_type(Warn)
+
+
+async def test_switching_to_auto_without_a_sandbox_is_refused_and_keeps_the_mode(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import koda.engine.session as session_module
+
+    session = harness.session([{"text": "ok"}], mode="safe")
+    gone = SandboxStatus(False, "none", "bubblewrap (bwrap) is not installed", "install it")
+    monkeypatch.setattr(session_module, "sandbox_status", lambda: gone)
+    with pytest.raises(ModeRefused, match=r"Auto mode needs the sandbox.*install it"):
+        session.set_mode(TrustMode.AUTO)
+    assert session.mode == TrustMode.SAFE
+    assert harness.store.sessions.get(session.id).mode == "safe"
+    session.set_mode(TrustMode.PLAN)  # lower modes need no sandbox
+    assert session.mode == TrustMode.PLAN

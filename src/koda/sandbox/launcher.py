@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,18 @@ class Launch:
     output_limit: int | None = None
     notice: str | None = None  # something the model should know, said once per session
     cgroup: Path | None = field(default=None, repr=False)
+    # Hosts the egress proxies refused since this launch (the model sees only a failed
+    # connection otherwise, and would guess at the cause).
+    refused_hosts: Callable[[], list[str]] = field(default=lambda: [], repr=False)
+
+    def egress_note(self) -> str | None:
+        hosts = list(dict.fromkeys(self.refused_hosts()))
+        if not hosts:
+            return None
+        return (
+            f"[the egress proxy refused {', '.join(hosts)}: not on the allowlist of hosts "
+            "commands may reach; the user can add hosts under [network] allow in koda.toml]"
+        )
 
     def cleanup(self) -> None:
         if self.cgroup is not None:
@@ -80,21 +92,28 @@ class CommandLauncher:
         env = command_env(parent, proxy_env, sandboxed=self.sandboxed)
         notice = "\n".join(self._notices) or None
         self._notices.clear()
-        argv = [shell, "-c", command]
+        launch = self._launch([shell, "-c", command], env, cwd)
+        launch.notice = notice
+        proxies = self._proxies
+        if proxies is not None:
+            mark = proxies.refusal_count
+            launch.refused_hosts = lambda: [r.host for r in proxies.refusals_since(mark)]
+        return launch
+
+    def _launch(self, argv: list[str], env: dict[str, str], cwd: Path) -> Launch:
         if not self.sandboxed:
-            return Launch(argv, env, False, notice=notice)
+            return Launch(argv, env, False)
         policy = self.policy()
         if self.status.backend == "seatbelt":
             # No remount on macOS: the session's temp folder is where TMPDIR points.
             env.update(dict.fromkeys(("TMPDIR", "TMP", "TEMP"), str(policy.tmp_dir)))
-            limit = policy.limits.output_bytes
-            return Launch(seatbelt_argv(policy, argv), env, True, limit, notice)
+            return Launch(seatbelt_argv(policy, argv), env, True, policy.limits.output_bytes)
         group = cgroup.create(policy.limits.processes)
         nproc = None if group is not None or os.getuid() == 0 else _nproc(policy.limits.processes)
         argv = bwrap_argv(shutil.which("bwrap") or "bwrap", policy, cwd, argv, nproc=nproc)
         if group is not None:
             argv = cgroup.wrap(group, argv)
-        return Launch(argv, env, True, policy.limits.output_bytes, notice, group)
+        return Launch(argv, env, True, policy.limits.output_bytes, cgroup=group)
 
     def policy(self) -> SandboxPolicy:
         self._start()

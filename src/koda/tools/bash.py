@@ -125,8 +125,9 @@ class Bash:
         result = _result(ctx, proc.returncode, ending, timeout, output)
         if ending == "timeout" and "background" in self.parameters["properties"]:
             result.output += "\n[for servers and watchers, use background: true]"
-        if launch.notice:
-            result.output += "\n" + launch.notice
+        for note in (launch.egress_note(), launch.notice):
+            if note:
+                result.output += "\n" + note
         return result
 
     async def _start_background(self, ctx: ToolContext, command: str) -> ToolResult:

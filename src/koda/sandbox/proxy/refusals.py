@@ -23,11 +23,24 @@ class RefusalLog:
     def __init__(self, cap: int) -> None:
         self._items: deque[Refusal] = deque(maxlen=cap)
         self._lock = threading.Lock()
+        self._total = 0
 
     def add(self, refusal: Refusal) -> None:
         with self._lock:
             self._items.append(refusal)
+            self._total += 1
 
     def snapshot(self) -> list[Refusal]:
         with self._lock:
             return list(self._items)
+
+    def total(self) -> int:
+        """How many refusals there were in all, kept ones or not."""
+        with self._lock:
+            return self._total
+
+    def since(self, total: int) -> list[Refusal]:
+        """The refusals after the first `total` (as many of them as are still kept)."""
+        with self._lock:
+            new = self._total - total
+            return list(self._items)[-new:] if new > 0 else []

@@ -79,6 +79,14 @@ class EgressProxies:
         return self._refusals.snapshot()
 
     @property
+    def refusal_count(self) -> int:
+        """All refusals so far; `refusals_since(count)` gives the ones after it."""
+        return self._refusals.total()
+
+    def refusals_since(self, count: int) -> list[Refusal]:
+        return self._refusals.since(count)
+
+    @property
     def active_connections(self) -> int:
         """Client connections being served right now (handshakes and open tunnels)."""
         return len(self._tasks)
