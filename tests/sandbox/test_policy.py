@@ -102,3 +102,18 @@ def test_the_environment_keeps_no_secret_names() -> None:
         "HTTPS_PROXY": "http://127.0.0.1:1",
     }  # fmt: skip
     assert not passes("LC_API_KEY")  # an allowed prefix never lets a secret name through
+
+
+def test_agent_and_daemon_sockets_are_hidden(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".docker" / "run").mkdir(parents=True)
+    (home / ".docker" / "run" / "docker.sock").write_text("")  # stands in for the socket
+    agent = tmp_path / "agent.sock"
+    agent.write_text("")
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {"SSH_AUTH_SOCK": str(agent), "DOCKER_HOST": f"unix://{tmp_path}/nope.sock"}
+    policy = build_policy(project, tmp_path / "t", koda_dirs=[], home=home, env=env)
+    assert set(policy.hidden) == {home / ".docker/run/docker.sock", agent}
+    argv = bwrap_argv("bwrap", policy, project, ["true"], nproc=None)
+    assert f"--ro-bind /dev/null {agent}" in " ".join(argv)

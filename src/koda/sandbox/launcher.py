@@ -125,6 +125,7 @@ class CommandLauncher:
             extra_writable=self._extra_writable,
             limits=self._limits,
             network=self._network,
+            env=os.environ if self._parent_env is None else self._parent_env,
         )
 
     def close(self) -> None:

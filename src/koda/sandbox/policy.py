@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,15 @@ HOME_CREDENTIAL_FILES = (
 HOME_CACHES = (
     ".cache", ".npm", ".cargo/registry", ".cargo/git", "go/pkg/mod", ".m2/repository",
     ".gradle/caches",
+)  # fmt: skip
+
+# Daemons that act for the user listen on Unix sockets, and a read-only mount does not stop a
+# connect(): these are covered so that no command can reach them. /run (where most live) and /tmp
+# are replaced inside the sandbox anyway; these are the usual ones elsewhere.
+HOME_SOCKETS = (
+    ".docker/run/docker.sock", ".docker/desktop/docker.sock", ".colima/default/docker.sock",
+    ".rd/docker.sock", ".1password/agent.sock", ".gnupg/S.gpg-agent", ".gnupg/S.gpg-agent.ssh",
+    ".gnupg/S.gpg-agent.extra", ".gnupg/S.gpg-agent.browser",
 )  # fmt: skip
 
 MIB = 1024 * 1024
@@ -101,16 +110,19 @@ def build_policy(
     extra_writable: Iterable[Path] = (),
     limits: Limits | None = None,
     network: Network | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> SandboxPolicy:
-    """The policy for one session. `koda_dirs`: Koda's data and config folders, to hide."""
+    """The policy for one session. `koda_dirs`: Koda's data and config folders, to hide;
+    `env`: Koda's own environment (where it says agent sockets are)."""
     home = home if home is not None else Path.home()
+    env = os.environ if env is None else env
     root = project_root.resolve()
     return SandboxPolicy(
         project_root=root,
         tmp_dir=tmp_dir,
         writable=_existing([*(home / c for c in HOME_CACHES), *extra_writable]),
         write_protected=_existing([*credential_paths(home), *project_protected(root)]),
-        hidden=_existing(koda_dirs),
+        hidden=_existing([*koda_dirs, *daemon_sockets(home, env)]),
         limits=limits or Limits(memory_bytes=default_memory_limit()),
         network=network,
     )
@@ -122,6 +134,19 @@ def credential_paths(home: Path) -> list[Path]:
         *(home / ".config" / d for d in CONFIG_CREDENTIAL_DIRS),
         *(home / f for f in HOME_CREDENTIAL_FILES),
     ]
+
+
+def daemon_sockets(home: Path, env: Mapping[str, str]) -> list[Path]:
+    """Unix sockets of agents and daemons that would act for the user outside the sandbox."""
+    found = [home / s for s in HOME_SOCKETS]
+    if env.get("SSH_AUTH_SOCK", "").startswith("/"):
+        found.append(Path(env["SSH_AUTH_SOCK"]))
+    if env.get("DOCKER_HOST", "").startswith("unix:///"):
+        found.append(Path(env["DOCKER_HOST"].removeprefix("unix://")))
+    var_run = Path("/var/run")
+    if var_run.is_dir() and not var_run.is_symlink():  # usually a link to /run
+        found.append(var_run)
+    return found
 
 
 def project_protected(root: Path) -> list[Path]:
