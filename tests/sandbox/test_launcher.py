@@ -129,3 +129,29 @@ async def test_close_removes_the_session_folder_and_stops_the_proxies(
     assert network is not None and network.http_socket.exists()
     launcher.close()
     assert not folder.exists()
+
+
+async def test_folders_of_dead_sessions_are_removed_by_the_next_one(
+    project: Path, launchers: list[CommandLauncher], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    # A Koda process killed before it could clean up leaves its session folder behind.
+    code = (
+        "import os, pathlib, sys\n"
+        "from koda.sandbox.launcher import CommandLauncher\n"
+        "from koda.sandbox.status import SandboxStatus\n"
+        "l = CommandLauncher(pathlib.Path(sys.argv[1]), SandboxStatus(False, 'none', 'x'), "
+        "koda_dirs=[])\n"
+        "l.launch('/bin/sh', 'true', pathlib.Path(sys.argv[1]))\n"
+        "print(l.policy().tmp_dir.parent, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(project)], capture_output=True, text=True, check=True
+    )
+    left = Path(done.stdout.strip())
+    assert left.is_dir()
+    launcher_for(launchers, project, NO_SANDBOX).launch("/bin/sh", "true", project)
+    assert not left.exists()

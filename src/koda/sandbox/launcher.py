@@ -27,6 +27,8 @@ from koda.sandbox.status import SandboxStatus
 if TYPE_CHECKING:
     from koda.sandbox.proxy import EgressProxies
 
+FOLDER_PREFIX = "koda-session-"
+
 
 @dataclass
 class Launch:
@@ -141,7 +143,8 @@ class CommandLauncher:
     def _start(self) -> None:
         if self._folder is not None:
             return
-        self._folder = Path(tempfile.mkdtemp(prefix="koda-session-"))
+        _remove_stale_folders()
+        self._folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         (self._folder / "tmp").mkdir(mode=0o700)
         # A session that is never closed (a crash in the front end) still cleans up.
         atexit.register(self.close)
@@ -173,6 +176,24 @@ class CommandLauncher:
             proxies.socks_socket,
             proxies.env(),
         )
+
+
+def _remove_stale_folders() -> None:
+    """Folders of sessions whose Koda process died without cleaning up (killed, crashed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _nproc(limit: int) -> int:
