@@ -18,6 +18,7 @@ from typing import Any
 from koda.paths import config_dir
 from koda.permissions import PermissionRules, Rule, RuleError, parse_rule
 from koda.sandbox.allowlist import PatternError, check_pattern
+from koda.sandbox.policy import credentials_under
 
 FILE_NAME = "koda.toml"
 LIMITS = ("memory_mb", "cpu_seconds", "processes", "output_mb")
@@ -258,7 +259,17 @@ class _Parser:
                     "or one starting with ~/",
                     self._value_line(text),
                 )
-            paths.append(Path(os.path.normpath(expanded)))
+            path = Path(os.path.normpath(expanded))
+            if covered := credentials_under(path, Path.home()):
+                shown = ", ".join(f"~/{c.relative_to(Path.home())}" for c in covered[:4])
+                raise self.fail(
+                    f"sandbox.writable: '{text}' holds credential folders and files ({shown}"
+                    f"{', …' if len(covered) > 4 else ''}), which commands must not be able to "
+                    "create or change; list the narrower folders they need instead, such as "
+                    "~/.local/share/pnpm",
+                    self._value_line(text),
+                )
+            paths.append(path)
         return tuple(dict.fromkeys(paths))
 
     def _line(self, pattern: str, start: int = 0) -> int | None:

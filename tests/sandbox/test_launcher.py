@@ -96,7 +96,7 @@ async def test_a_refused_host_is_named_to_the_model(
     launcher = launcher_for(launchers, project, sandbox_status())
     output = await bash(launcher, "curl -sS -m 5 https://refused.koda.test/ ; echo done")
     assert "CONNECT tunnel failed, response 403" in output
-    assert "[the egress proxy refused refused.koda.test: not on the allowlist" in output
+    assert "[the egress proxy refused refused.koda.test: not on the network allowlist" in output
     assert "refused" not in (await bash(launcher, "echo quiet")).split("\n", 1)[1]
 
 

@@ -16,6 +16,8 @@ STAGE2 = Path(__file__).with_name("stage2.py")
 # Where the proxies' Unix sockets appear inside; /run is an empty tmpfs there.
 EGRESS_DIR = "/run/koda-egress"
 
+PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
+
 NAMESPACES = (
     "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
     "--die-with-parent", "--new-session",
@@ -36,12 +38,18 @@ def bwrap_argv(
 
 def _mounts(policy: SandboxPolicy) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # Kernel settings are global, not per namespace: root's uid 0 maps to the real root, and
+    # bwrap leaves /proc/sys writable when it cannot check it, so it is made read-only here.
+    for knob in PROC_READ_ONLY:
+        args += ["--ro-bind-try", knob, knob]
     # /run holds daemons' sockets (docker, D-Bus, agents): reachable even through a read-only
     # mount, so it is replaced by an empty folder. /tmp is the session's own for the same reason.
     args += ["--tmpfs", "/run", "--bind", str(policy.tmp_dir), "/tmp"]
     for path in policy.writable:
         args += ["--bind", str(path), str(path)]
     args += ["--bind", str(policy.project_root), str(policy.project_root)]
+    for path in policy.rename_proof:
+        args += ["--bind", str(path), str(path)]
     for path in policy.write_protected:
         args += ["--ro-bind", str(path), str(path)]
     for path in policy.hidden:

@@ -25,7 +25,7 @@ from koda.sandbox.seatbelt import seatbelt_argv
 from koda.sandbox.status import SandboxStatus
 
 if TYPE_CHECKING:
-    from koda.sandbox.proxy import EgressProxies
+    from koda.sandbox.proxy import EgressProxies, Refusal
 
 FOLDER_PREFIX = "koda-session-"
 
@@ -42,20 +42,43 @@ class Launch:
     cgroup: Path | None = field(default=None, repr=False)
     # Hosts the egress proxies refused since this launch (the model sees only a failed
     # connection otherwise, and would guess at the cause).
-    refused_hosts: Callable[[], list[str]] = field(default=lambda: [], repr=False)
+    refused: Callable[[], list[Refusal]] = field(default=lambda: [], repr=False)
+
+    # Files a command must not leave behind (a new .git/commondir would point the user's git at
+    # settings the command wrote); found after the command, they are removed again.
+    undo_new: tuple[Path, ...] = ()
+    removed: list[Path] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        """What the model should hear about besides the command's own output."""
+        notes = [n for n in (self.egress_note(), self.notice) if n]
+        if self.removed:
+            names = ", ".join(str(p) for p in self.removed)
+            notes.append(f"[koda removed {names}: git's settings are protected in the sandbox]")
+        return notes
 
     def egress_note(self) -> str | None:
-        hosts = list(dict.fromkeys(self.refused_hosts()))
-        if not hosts:
+        reasons: dict[str, list[str]] = {}
+        for refusal in self.refused():
+            hosts = reasons.setdefault(refusal.reason, [])
+            if refusal.host not in hosts:
+                hosts.append(refusal.host)
+        if not reasons:
             return None
+        said = "; ".join(f"{', '.join(hosts)}: {why}" for why, hosts in reasons.items())
         return (
-            f"[the egress proxy refused {', '.join(hosts)}: not on the allowlist of hosts "
-            "commands may reach; the user can add hosts under [network] allow in koda.toml]"
+            f"[the egress proxy refused {said}. Commands reach code hosts and package registries "
+            "only; the user can allow more hosts under [network] allow in koda.toml]"
         )
 
     def cleanup(self) -> None:
         if self.cgroup is not None:
             cgroup.remove(self.cgroup)
+        for path in self.undo_new:
+            with contextlib.suppress(OSError):
+                if path.is_symlink() or path.exists():
+                    path.unlink()
+                    self.removed.append(path)
 
 
 class CommandLauncher:
@@ -99,8 +122,12 @@ class CommandLauncher:
         proxies = self._proxies
         if proxies is not None:
             mark = proxies.refusal_count
-            launch.refused_hosts = lambda: [r.host for r in proxies.refusals_since(mark)]
+            launch.refused = lambda: proxies.refusals_since(mark)
         return launch
+
+    def refusals(self) -> list[Refusal]:
+        """What the session's egress proxies refused so far (the latest ones)."""
+        return self._proxies.refusals if self._proxies is not None else []
 
     def _launch(self, argv: list[str], env: dict[str, str], cwd: Path) -> Launch:
         if not self.sandboxed:
@@ -115,7 +142,9 @@ class CommandLauncher:
         argv = bwrap_argv(shutil.which("bwrap") or "bwrap", policy, cwd, argv, nproc=nproc)
         if group is not None:
             argv = cgroup.wrap(group, argv)
-        return Launch(argv, env, True, policy.limits.output_bytes, cgroup=group)
+        commondir = policy.project_root / ".git" / "commondir"
+        undo = () if commondir.exists() or commondir.is_symlink() else (commondir,)
+        return Launch(argv, env, True, policy.limits.output_bytes, cgroup=group, undo_new=undo)
 
     def policy(self) -> SandboxPolicy:
         self._start()

@@ -88,6 +88,8 @@ class SandboxPolicy:
     writable: tuple[Path, ...]  # besides the project and /tmp
     write_protected: tuple[Path, ...]  # readable, never writable (existing paths only)
     hidden: tuple[Path, ...]  # neither readable nor writable
+    # Writable, but a mount point, so it cannot be renamed and replaced (the project's .git)
+    rename_proof: tuple[Path, ...] = ()
     limits: Limits = Limits()
     network: Network | None = None  # None: no network at all
 
@@ -117,11 +119,16 @@ def build_policy(
     home = home if home is not None else Path.home()
     env = os.environ if env is None else env
     root = project_root.resolve()
+    writable = _existing([*(home / c for c in HOME_CACHES), *extra_writable])
+    credentials = credential_paths(home)
+    _make_missing_in_project(credentials, root)
+    git = root / ".git"
     return SandboxPolicy(
         project_root=root,
         tmp_dir=tmp_dir,
-        writable=_existing([*(home / c for c in HOME_CACHES), *extra_writable]),
-        write_protected=_existing([*credential_paths(home), *project_protected(root)]),
+        writable=writable,
+        write_protected=_existing([*credentials, *project_protected(root)]),
+        rename_proof=_existing([git, git / "modules"]) if _is_git_dir(git) else (),
         hidden=_existing([*koda_dirs, *daemon_sockets(home, env)]),
         limits=limits or Limits(memory_bytes=default_memory_limit()),
         network=network,
@@ -134,6 +141,12 @@ def credential_paths(home: Path) -> list[Path]:
         *(home / ".config" / d for d in CONFIG_CREDENTIAL_DIRS),
         *(home / f for f in HOME_CREDENTIAL_FILES),
     ]
+
+
+def credentials_under(folder: Path, home: Path) -> list[Path]:
+    """The credential places (existing or not) inside `folder`: a writable folder holding one
+    would let a command create, say, ~/.ssh/authorized_keys where none exists yet."""
+    return [c for c in credential_paths(home) if c.is_relative_to(folder)]
 
 
 def daemon_sockets(home: Path, env: Mapping[str, str]) -> list[Path]:
@@ -157,14 +170,36 @@ def project_protected(root: Path) -> list[Path]:
     """
     paths = [root / ".koda"]
     git = root / ".git"
-    if git.is_dir() and not git.is_symlink():
+    if _is_git_dir(git):
         paths += [git / "config", git / "hooks"]
+        # Submodules' own git folders: their settings and hooks run for the user too.
+        for module in sorted(git.glob("modules/*/")):
+            paths += [module / "config", module / "hooks"]
     for path in paths:
         if path.name != "config" and not path.exists() and not path.is_symlink():
             # Where it cannot be made (a read-only project), no command can make it either.
             with contextlib.suppress(OSError):
                 path.mkdir()
     return paths
+
+
+def _is_git_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _make_missing_in_project(credentials: list[Path], root: Path) -> None:
+    """With HOME inside the project (Koda started in the home folder), a command could create
+    ~/.ssh/authorized_keys where there is none: missing credential places are made, empty and
+    private, so that they are protected like the others."""
+    for path in credentials:
+        if not path.is_relative_to(root) or path.exists() or path.is_symlink():
+            continue
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.name in HOME_CREDENTIAL_FILES:
+                path.touch(mode=0o600)
+            else:
+                path.mkdir(mode=0o700)
 
 
 def _existing(paths: Iterable[Path]) -> tuple[Path, ...]:

@@ -125,9 +125,8 @@ class Bash:
         result = _result(ctx, proc.returncode, ending, timeout, output)
         if ending == "timeout" and "background" in self.parameters["properties"]:
             result.output += "\n[for servers and watchers, use background: true]"
-        for note in (launch.egress_note(), launch.notice):
-            if note:
-                result.output += "\n" + note
+        for note in launch.notes():
+            result.output += "\n" + note
         return result
 
     async def _start_background(self, ctx: ToolContext, command: str) -> ToolResult:
@@ -325,7 +324,7 @@ def _result(
     elif code is not None and code < 0:
         header = f"Killed by signal {_signal_name(-code)}"
     else:
-        header = f"Exit code: {code}"
+        header = f"Exit code: {code}" + _signal_hint(code)
     notes = []
     if ending == "held":
         notes.append("[background processes that kept the output open were stopped]")
@@ -339,6 +338,14 @@ def _result(
         full_output="\n".join([header, body, *notes]) if short else None,
         meta={"exit_code": code, "timed_out": ending == "timeout"},
     )
+
+
+def _signal_hint(code: int | None) -> str:
+    """Shells (and the sandbox) report a process killed by signal N as 128 + N."""
+    if code is None or not 128 < code < 128 + signal.NSIG:
+        return ""
+    name = _signal_name(code - 128)
+    return "" if name.isdigit() else f" (128 + {name}: killed by that signal)"
 
 
 def _signal_name(number: int) -> str:
