@@ -64,7 +64,12 @@ RAW_QUERY = (
     "SELECT * FROM messages WHERE session_id = ? AND compacted_at IS NULL"
     " AND completed_at IS NOT NULL ORDER BY id"
 )
-SCRIPT = [{"text": ANSWER, "usage": {"prompt": 1000, "completion": 3}}]
+# The stand-in model's window holds the whole history (2.8 M characters): a real session this
+# long would have been compacted on the way, and compaction is not what is measured here.
+SCRIPT = {
+    "context_window": 4_000_000,
+    "responses": [{"text": ANSWER, "usage": {"prompt": 1000, "completion": 3}}],
+}
 
 
 def resume_once(

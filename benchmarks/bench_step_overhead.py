@@ -102,7 +102,9 @@ async def timed_turn(
     """Wall ms of run_turn, and the mean ms between Usage events (None with one model call)."""
     db = session.db
     last = db.conn.execute("SELECT MAX(id) FROM messages").fetchone()[0] or 0
-    session.provider = ScriptedProvider(load_script(script))
+    # A window that holds 10,000 messages (2.8 M characters): steps are measured, not the
+    # compaction a 200k window would start.
+    session.provider = ScriptedProvider(load_script(script), context_window=4_000_000)
     session.add_user_message("next")
     sink = CountingSink()
     commands: asyncio.Queue[Any] = asyncio.Queue()

@@ -35,7 +35,7 @@ from koda.sandbox.cgroup import pids_parent
 from koda.sandbox.launcher import CommandLauncher
 from koda.sandbox.policy import Limits
 from koda.sandbox.proxy import EgressProxies, ProxyStartError
-from koda.sandbox.status import SandboxStatus, sandbox_status
+from koda.sandbox.status import SandboxStatus, bwrap_version, sandbox_status
 from koda.tools import ripgrep
 
 Status = Literal["ok", "warn", "fail"]
@@ -149,9 +149,6 @@ def _in_test_project(status: SandboxStatus, base: Path) -> Check:
     project.mkdir()
     launcher = CommandLauncher(project, status, koda_dirs=koda_dirs())
     try:
-        if not launcher.sandboxed:
-            detail = f"{status.detail} is here, but this version of Koda runs commands without it"
-            return fail("sandbox", detail, "use --mode safe so that each command asks first")
         return sandbox_probe(launcher, status, base / "outside.txt")
     finally:
         launcher.close()
@@ -159,11 +156,12 @@ def _in_test_project(status: SandboxStatus, base: Path) -> Check:
 
 def sandbox_probe(launcher: CommandLauncher, status: SandboxStatus, outside: Path) -> Check:
     """Run `true`, then a write to `outside`, as a session would run commands."""
+    name = (bwrap_version() if status.backend == "bwrap" else "") or status.detail
     ran = _run_sandboxed(launcher, "true")
     if ran.returncode != 0:
         return fail(
             "sandbox",
-            f"{status.detail} is installed, but a command failed in it: {_last_line(ran.stderr)}",
+            f"{name} is installed, but a command failed in it: {_last_line(ran.stderr)}",
             "Koda's sandbox needs `bwrap --unshare-all` to work for your user; "
             "until it does, use --mode safe",
         )
@@ -174,9 +172,7 @@ def sandbox_probe(launcher: CommandLauncher, status: SandboxStatus, outside: Pat
         how = "never reached the real file system"
     else:
         how = f"was refused ({_last_line(wrote.stderr).rsplit(': ', 1)[-1]})"
-    return ok(
-        "sandbox", f"{status.detail}: a test command ran; its write outside the project {how}"
-    )
+    return ok("sandbox", f"{name}: a test command ran; its write outside the project {how}")
 
 
 def _run_sandboxed(launcher: CommandLauncher, command: str) -> subprocess.CompletedProcess[str]:

@@ -104,14 +104,16 @@ async def _run(options: MainOptions) -> int:
         max_iterations=options.max_turns, max_tokens=options.max_tokens,
         thinking_budget=options.thinking_budget, reasoning_effort=options.reasoning_effort,
     )  # fmt: skip
+    # The sandbox probe runs a subprocess: in a thread, while the rest is set up.
+    probe = asyncio.ensure_future(asyncio.to_thread(sandbox_status))
     agent = KodaAgent.create(options.project_root)  # a bad koda.toml stops here
     db = Store.open(database_path())
     try:
         row = _earlier_session(options, agent, db)
         stored = row.mode if row is not None else None
-        mode, notice = start_mode(options.mode, stored, sandbox_status())
         provider = create_provider(config)
         try:
+            mode, notice = start_mode(options.mode, stored, await probe)
             config = config.with_overrides(model=await choose_model(provider, config))
             if row is None:
                 session = KodaSession.create(agent, db, provider, mode, config)

@@ -85,7 +85,7 @@ def create_provider(config: KodaConfig, env: Mapping[str, str] | None = None) ->
 
 
 def _scripted(config: KodaConfig) -> LlmProvider:
-    from koda.providers.scripted import ScriptedProvider, ScriptError, load_script
+    from koda.providers.scripted import ScriptedProvider, ScriptError
 
     if not config.script:
         raise ProviderSetupError(
@@ -93,7 +93,7 @@ def _scripted(config: KodaConfig) -> LlmProvider:
             "(format: docs/scripted-provider.md)."
         )
     try:
-        return ScriptedProvider(load_script(config.script), log_path=config.script_log)
+        return ScriptedProvider.from_script(config.script, log_path=config.script_log)
     except ScriptError as exc:
         raise ProviderSetupError(f"The scripted provider's script is invalid: {exc}") from None
 

@@ -38,6 +38,8 @@ ERRORS: dict[str, type[ProviderError]] = {
     "auth": AuthError,
     "server": ProviderError,
 }
+DEFAULT_WINDOW = 200_000
+FLOOR_WINDOW = 4_096
 _KEYS = {
     "text", "thinking", "tool_calls", "chunk_size", "delay_ms", "first_delay_ms", "usage",
     "stop_reason", "error", "message", "retry_after",
@@ -66,11 +68,18 @@ class ScriptedReply:
 
 def load_script(source: str) -> list[ScriptedReply]:
     """Parse a script given inline (JSON text) or as a path to a JSON file."""
+    return _replies(_load(source))
+
+
+def _load(source: str) -> Any:
     text = source if source.lstrip()[:1] in ("[", "{") else _read(source)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScriptError(f"the script is not valid JSON: {exc}") from None
+
+
+def _replies(data: Any) -> list[ScriptedReply]:
     if isinstance(data, dict):
         data = data.get("responses")
     if not isinstance(data, list):
@@ -78,6 +87,15 @@ def load_script(source: str) -> list[ScriptedReply]:
             "a script is a JSON list of replies, or an object with a 'responses' list"
         )
     return [_reply(i, item) for i, item in enumerate(data, 1)]
+
+
+def _window(data: Any) -> int:
+    window = data.get("context_window", DEFAULT_WINDOW) if isinstance(data, dict) else None
+    if window is None:
+        return DEFAULT_WINDOW
+    if not isinstance(window, int) or isinstance(window, bool) or window < FLOOR_WINDOW:
+        raise ScriptError(f"context_window must be a whole number of at least {FLOOR_WINDOW}")
+    return window
 
 
 def _read(path: str) -> str:
@@ -143,11 +161,23 @@ class ScriptedProvider:
     name = "scripted"
     default_model = "scripted"
 
-    def __init__(self, replies: list[ScriptedReply], log_path: str | None = None) -> None:
+    def __init__(
+        self,
+        replies: list[ScriptedReply],
+        log_path: str | None = None,
+        context_window: int = DEFAULT_WINDOW,
+    ) -> None:
         self._replies = replies
+        self._window = context_window
         self._next = 0
         self._log_path = log_path
         self.requests: list[ChatRequest] = []
+
+    @classmethod
+    def from_script(cls, source: str, log_path: str | None = None) -> ScriptedProvider:
+        """From a script file or text; its object form may set the model's `context_window`."""
+        data = _load(source)
+        return cls(_replies(data), log_path=log_path, context_window=_window(data))
 
     async def list_models(self) -> list[str]:
         return ["scripted"]
@@ -162,7 +192,7 @@ class ScriptedProvider:
         return None
 
     def capabilities(self, model: str) -> ModelCapabilities:
-        return ModelCapabilities(context_window=200_000, max_output_tokens=16_384)
+        return ModelCapabilities(context_window=self._window, max_output_tokens=16_384)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         self._record(request)

@@ -36,7 +36,8 @@ def bubblewrap_fix() -> str:
 
 @functools.cache
 def sandbox_status() -> SandboxStatus:
-    """Probed once per process: a real `bwrap … true` with the launcher's flags."""
+    """Probed once per process: a real `bwrap … true` with the launcher's flags (about 10 ms
+    and a subprocess, so front ends start it early, in a thread, alongside their own setup)."""
     if sys.platform == "darwin":
         found = shutil.which("sandbox-exec")
         if found:
@@ -50,14 +51,25 @@ def sandbox_status() -> SandboxStatus:
     return _probe(bwrap)
 
 
+def bwrap_version() -> str:
+    """`bubblewrap 0.8.0`, or empty where bwrap is missing or says nothing."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return ""
+    try:
+        done = subprocess.run(
+            [bwrap, "--version"], capture_output=True, timeout=PROBE_TIMEOUT, text=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
+
+
 def _probe(bwrap: str) -> SandboxStatus:
     try:
         run = subprocess.run(
             [bwrap, *PROBE_FLAGS, "true"], capture_output=True, timeout=PROBE_TIMEOUT, text=True
         )
-        version = subprocess.run(
-            [bwrap, "--version"], capture_output=True, timeout=PROBE_TIMEOUT, text=True
-        ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         return SandboxStatus(False, "none", f"bwrap could not run: {exc}", bubblewrap_fix())
     if run.returncode != 0:
@@ -70,4 +82,4 @@ def _probe(bwrap: str) -> SandboxStatus:
             "(sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu 24.04+ "
             "kernel.apparmor_restrict_unprivileged_userns=0), or update bubblewrap to 0.8+",
         )
-    return SandboxStatus(True, "bwrap", version or "bubblewrap")
+    return SandboxStatus(True, "bwrap", "bubblewrap")
