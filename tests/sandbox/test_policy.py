@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+import pytest
 
 from koda.sandbox.bwrap import bwrap_argv
 from koda.sandbox.env import command_env, passes
@@ -117,3 +120,21 @@ def test_agent_and_daemon_sockets_are_hidden(tmp_path: Path) -> None:
     assert set(policy.hidden) == {home / ".docker/run/docker.sock", agent}
     argv = bwrap_argv("bwrap", policy, project, ["true"], nproc=None)
     assert f"--ro-bind /dev/null {agent}" in " ".join(argv)
+
+
+def test_a_python_installed_under_tmp_stays_visible_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inside, /tmp is the session's own: Koda's interpreter there would vanish, and stage2 with it.
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    policy = build_policy(project, tmp_path / "t", koda_dirs=[], home=tmp_path)
+    assert venv in policy.runtime
+    argv = " ".join(bwrap_argv("bwrap", policy, project, ["true"], nproc=None))
+    assert argv.index(f"--ro-bind {venv} {venv}") > argv.index(" /tmp ")
+    monkeypatch.setattr(sys, "prefix", str(project / ".venv"))  # the project's own venv
+    (project / ".venv").mkdir()
+    assert project / ".venv" not in build_policy(project, tmp_path / "t", koda_dirs=[]).runtime

@@ -45,6 +45,8 @@ def _mounts(policy: SandboxPolicy) -> list[str]:
     # /run holds daemons' sockets (docker, D-Bus, agents): reachable even through a read-only
     # mount, so it is replaced by an empty folder. /tmp is the session's own for the same reason.
     args += ["--tmpfs", "/run", "--bind", str(policy.tmp_dir), "/tmp"]
+    for path in policy.runtime:
+        args += ["--ro-bind", str(path), str(path)]
     for path in policy.writable:
         args += ["--bind", str(path), str(path)]
     args += ["--bind", str(policy.project_root), str(policy.project_root)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,9 @@ class SandboxPolicy:
     hidden: tuple[Path, ...]  # neither readable nor writable
     # Writable, but a mount point, so it cannot be renamed and replaced (the project's .git)
     rename_proof: tuple[Path, ...] = ()
+    # Koda's own Python and code where the sandbox would not show them (installed under /tmp,
+    # which is the session's own inside): seen read-only, so stage2 can run
+    runtime: tuple[Path, ...] = ()
     limits: Limits = Limits()
     network: Network | None = None  # None: no network at all
 
@@ -129,6 +133,7 @@ def build_policy(
         writable=writable,
         write_protected=_existing([*credentials, *project_protected(root)]),
         rename_proof=_existing([git, git / "modules"]) if _is_git_dir(git) else (),
+        runtime=runtime_under_tmp(root),
         hidden=_existing([*koda_dirs, *daemon_sockets(home, env)]),
         limits=limits or Limits(memory_bytes=default_memory_limit()),
         network=network,
@@ -141,6 +146,20 @@ def credential_paths(home: Path) -> list[Path]:
         *(home / ".config" / d for d in CONFIG_CREDENTIAL_DIRS),
         *(home / f for f in HOME_CREDENTIAL_FILES),
     ]
+
+
+def runtime_under_tmp(root: Path) -> tuple[Path, ...]:
+    """The interpreter and Koda's package, where they lie under /tmp (hidden by the session's
+    own /tmp) and outside the project (which is mounted anyway, and writable)."""
+    tmp = Path("/tmp").resolve()
+    here = Path(__file__).resolve().parent.parent  # the koda package
+    python = Path(os.path.realpath(sys.executable)).parent
+    candidates = [Path(sys.prefix), Path(sys.base_prefix), python, here]
+    return _existing(
+        p
+        for p in candidates
+        if p.resolve().is_relative_to(tmp) and not p.resolve().is_relative_to(root)
+    )
 
 
 def credentials_under(folder: Path, home: Path) -> list[Path]:
