@@ -17,20 +17,18 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from proxy_helpers import TcpServer
 
 from koda.engine.commands import ApprovalDecision, ApprovalResponse, EngineCommand
 from koda.engine.events import ApprovalRequest, EngineEvent, ToolCallResult, TurnEnd
@@ -221,40 +219,7 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-class CountingServer:
-    """A listener on the host (TCP on 127.0.0.1, or a Unix socket) that counts connections."""
-
-    def __init__(self, unix_path: str | None = None) -> None:
-        if unix_path is None:
-            self.listener = socket.create_server(("127.0.0.1", 0))
-            self.port: int = self.listener.getsockname()[1]
-        else:
-            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.listener.bind(unix_path)
-            self.listener.listen(8)
-            self.port = 0
-        self.accepted = 0
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self) -> CountingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(OSError):  # wakes the accepting thread
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
+def counting_server(unix_path: str | None = None) -> TcpServer:
+    """A listener on the host (TCP on 127.0.0.1, or a Unix socket) that counts connections
+    (`accepted`) and closes each at once."""
+    return TcpServer(lambda conn: None, unix_path=unix_path)

@@ -7,6 +7,7 @@ prove that refused hosts never reach DNS.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -64,16 +65,25 @@ def running(
 
 
 class TcpServer:
-    """A threaded TCP server on 127.0.0.1; `handle(conn)` serves each connection.
+    """A threaded TCP server on 127.0.0.1 (or, given `unix_path`, on a Unix socket);
+    `handle(conn)` serves each connection.
 
     The default handler echoes until end-of-file, then half-closes: a tunnel that loses the
     half-close never sees the end of the echo.
     """
 
-    def __init__(self, handle: Callable[[socket.socket], None] | None = None) -> None:
+    def __init__(
+        self, handle: Callable[[socket.socket], None] | None = None, unix_path: str | None = None
+    ) -> None:
         self.handle = handle or echo
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
+        if unix_path is None:
+            self.listener = socket.create_server(("127.0.0.1", 0))
+            self.port: int = self.listener.getsockname()[1]
+        else:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(unix_path)
+            self.listener.listen(8)
+            self.port = 0
         self.accepted = 0
         self.closed = threading.Event()  # set when a handler saw its connection end
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -88,6 +98,8 @@ class TcpServer:
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        with contextlib.suppress(OSError):  # wakes the accepting thread (Unix sockets need it)
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
     def _accept(self) -> None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 from attack_helpers import (
     PY,
-    CountingServer,
     Scene,
     build_scene,
+    counting_server,
     needs_sandbox,
     refusals,
     refused_hosts,
@@ -65,7 +65,7 @@ def allow_localhost(scene: Scene) -> None:
 
 async def test_direct_tcp_to_a_host_loopback_server_is_unreachable(scene: Scene) -> None:
     """curl, Python and bash's /dev/tcp straight to a server on the host's 127.0.0.1."""
-    with CountingServer() as server:
+    with counting_server() as server:
         port = server.port
         result = await scene.run(
             f"curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:{port}/; "
@@ -101,7 +101,7 @@ async def test_host_daemon_unix_socket_under_run_is_unreachable(scene: Scene) ->
     """Connect to a daemon's socket under /run (docker, D-Bus, ssh-agent live there)."""
     path = Path("/run") / f"{unique()}.sock"
     try:
-        server = CountingServer(unix_path=str(path))
+        server = counting_server(unix_path=str(path))
     except OSError as exc:
         pytest.skip(f"cannot make a socket under /run here: {exc}")
     try:
@@ -120,7 +120,7 @@ async def test_host_daemon_unix_socket_under_run_is_unreachable(scene: Scene) ->
 async def test_host_abstract_unix_socket_is_unreachable(scene: Scene) -> None:
     """Connect to an abstract Unix socket on the host (they belong to a network namespace)."""
     name = unique()
-    with CountingServer(unix_path=f"\0{name}") as server:
+    with counting_server(unix_path=f"\0{name}") as server:
         result = await scene.run(
             f"{PY} -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"\\0{name}\")'"
         )
@@ -134,7 +134,7 @@ async def test_ssh_agent_socket_is_unreachable(
     """Connect to the agent SSH_AUTH_SOCK names (it would sign in as the user anywhere)."""
     path = scene.root / "agent.sock"
     monkeypatch.setenv("SSH_AUTH_SOCK", str(path))
-    with CountingServer(unix_path=str(path)) as server:
+    with counting_server(unix_path=str(path)) as server:
         result = await scene.run(
             f"{PY} -c 'import socket, sys; "
             f"socket.socket(socket.AF_UNIX).connect(sys.argv[1])' {path}; echo SOCK=$SSH_AUTH_SOCK"
@@ -148,7 +148,7 @@ async def test_docker_socket_in_home_is_unreachable(scene: Scene) -> None:
     """Connect to Docker's socket under ~/.docker (root on the host, in effect)."""
     path = scene.home / ".docker" / "run" / "docker.sock"
     path.parent.mkdir(parents=True)
-    with CountingServer(unix_path=str(path)) as server:
+    with counting_server(unix_path=str(path)) as server:
         result = await scene.run(
             f"{PY} -c 'import socket, sys; "
             f"socket.socket(socket.AF_UNIX).connect(sys.argv[1])' ~/.docker/run/docker.sock"
